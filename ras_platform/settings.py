@@ -1,0 +1,87 @@
+"""The one place that decides the environment: embedded (one machine) or production.
+
+Every process (API, Dagster code location, sensors, CLI, simulator wiring) reads its configuration
+from `Settings`, which pydantic-settings fills from `RAS_*` environment variables. Embedded defaults
+need nothing: SQLite and a local directory under `RAS_DATA_DIR`. Production refuses to start with
+the embedded default tokens.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_ZOLA_TOKEN = "zola-dev-token"
+EMBEDDED_EMA_TOKEN = "ema-dev-token"
+EMBEDDED_SIGNING_KEY = "embedded-signing-key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAS_", extra="ignore")
+
+    profile: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path(".ras")
+
+    # Platform tables (registry, change log, projection, inbox, outbox); any SQLAlchemy URL.
+    database_url: str | None = None
+
+    # Object store: a local directory (embedded) or an S3 bucket (production).
+    object_store: Literal["local", "s3"] = "local"
+    s3_bucket: str = "recording-analytics"
+    s3_endpoint_url: str | None = None  # a local S3-compatible server in tests
+    aws_region: str = "eu-west-1"
+
+    # Domain events: JSON lines file (embedded) or EventBridge (production).
+    event_publisher: Literal["file", "eventbridge"] = "file"
+    event_bus_name: str = "default"
+    event_source: str = "recording-analytics"
+    eventbridge_endpoint_url: str | None = None
+
+    # The delivery + callback API, as EMA and clients reach it (callback and presigned URLs).
+    api_base_url: str = "http://127.0.0.1:8080"
+    # Dagster's webserver, for launching runs through its GraphQL API.
+    dagster_url: str = "http://127.0.0.1:3000"
+    dagster_location_name: str = "ras"
+
+    ema_base_url: str = "http://127.0.0.1:8090"
+    ema_api_key: str = "ema-dev-api-key"
+    ema_max_attempts: int = 3  # automatic re-triggers of a failed EMA job, counting the first
+
+    zola_token: str = EMBEDDED_ZOLA_TOKEN
+    ema_token: str = EMBEDDED_EMA_TOKEN
+    signing_key: str = EMBEDDED_SIGNING_KEY  # HMAC key of local presigned URLs
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Settings:
+        if self.profile == "production":
+            defaults = {
+                "RAS_ZOLA_TOKEN": self.zola_token == EMBEDDED_ZOLA_TOKEN,
+                "RAS_EMA_TOKEN": self.ema_token == EMBEDDED_EMA_TOKEN,
+                "RAS_SIGNING_KEY": self.signing_key == EMBEDDED_SIGNING_KEY,
+            }
+            unset = [name for name, is_default in defaults.items() if is_default]
+            if unset:
+                raise ValueError(f"production profile refuses the embedded default for {', '.join(unset)}")
+            if self.database_url is None:
+                raise ValueError("production profile needs RAS_DATABASE_URL (PostgreSQL)")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ras.sqlite').absolute()}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return (self.data_dir / "objects").absolute()
+
+    @property
+    def events_file(self) -> Path:
+        return (self.data_dir / "events.jsonl").absolute()
+
+
+def get_settings() -> Settings:
+    return Settings()
