@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -118,7 +119,7 @@ def _parse_periods(raw: Any, duration: float | None, problems: list[str]) -> tup
             problems.append(f"{where}: ends at {end} s, after the recording's duration {duration} s")
         periods.append(Period(item["id"], start, end))
     ordered = sorted(periods, key=lambda p: p.start_s)
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in itertools.pairwise(ordered):
         if after.start_s < before.end_s:
             problems.append(f"periods: period {before.id} and period {after.id} overlap")
     return tuple(ordered)

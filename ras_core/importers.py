@@ -1,0 +1,294 @@
+"""The single entry point the Dagster assets call: read raw, transform, check, write processed.
+
+`run_import` never raises for bad input: a malformed file becomes a failed `schema_valid` check whose
+description names the file, the row or JSON path and what was expected. The processed file is written
+only when every check passed, so a failed import leaves the previous processed version in place.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ras_core import checks, formats
+from ras_core.catalogue import processed_output, raw_output
+from ras_core.checks import CHECKS_BY_OUTPUT, CheckOutcome
+from ras_core.errors import RawFormatError
+from ras_core.formats._json import load_json, validate
+from ras_core.processed import arrow_table, provenance, write_document, write_parquet
+from ras_core.recording import RecordingMetadata
+from ras_core.transforms import documents, events, tracking
+
+# Share of expected frames a tracking file must cover. The ball is legitimately unseen for stretches
+# (out of play, occluded), so its bar is lower than the players'.
+MIN_PLAYER_FRAME_COVERAGE = 0.9
+MIN_BALL_FRAME_COVERAGE = 0.5
+# The CSV and parquet outputs carry no version of their own; this is the contracts.md layout read.
+UNVERSIONED_LAYOUT = "1"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    metadata: dict[str, Any]  # JSON-able, shown in the Dagster UI
+    checks: tuple[CheckOutcome, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def failure_reason(self) -> str | None:
+        """The first failing check's description."""
+        return next((check.description for check in self.checks if not check.passed), None)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A transformed output before it is written: its checks (after schema_valid) and metadata."""
+
+    checks: tuple[CheckOutcome, ...]
+    metadata: dict[str, Any]
+    write: Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    paths: Mapping[str, Path]
+    recording: RecordingMetadata
+
+    def raw(self, name: str) -> tuple[Path, str]:
+        """Local path and display name (the object key, as EMA and support staff know the file)."""
+        return self.paths[name], raw_output(name).key(self.recording.recording_id)
+
+    def processed(self, name: str) -> tuple[Path, str]:
+        return self.paths[name], processed_output(name).key(self.recording.recording_id)
+
+
+def run_import(
+    output_name: str, inputs: Mapping[str, Path], recording: RecordingMetadata, out_path: Path
+) -> ImportResult:
+    """Import one processed output of one recording from local input files into `out_path`."""
+    importer = IMPORTERS[output_name]
+    try:
+        prepared = importer(_Inputs(inputs, recording), recording)
+    except RawFormatError as error:
+        failed = (checks.schema_valid(error, output_name),)
+        skipped = tuple(checks.not_run(name) for name in CHECKS_BY_OUTPUT[output_name][1:])
+        return ImportResult({"output": output_name, "error": str(error)}, failed + skipped)
+    outcomes = (checks.schema_valid(None, output_name), *prepared.checks)
+    assert tuple(c.name for c in outcomes) == CHECKS_BY_OUTPUT[output_name], output_name
+    metadata = {"output": output_name, **prepared.metadata}
+    result = ImportResult(metadata, outcomes)
+    if result.passed:
+        prepared.write(out_path)
+        metadata["file_size_bytes"] = out_path.stat().st_size
+    return result
+
+
+def _require_recording(document: dict[str, Any], recording: RecordingMetadata, file: str) -> None:
+    # A file uploaded under the wrong key would otherwise be imported as another match's data.
+    if document["recording_id"] != recording.recording_id:
+        raise RawFormatError(
+            file, "$.recording_id", repr(recording.recording_id), repr(document["recording_id"])
+        )
+
+
+def _document_writer(document: dict[str, Any]) -> Callable[[Path], None]:
+    return lambda path: write_document(document, path)
+
+
+def _parquet_writer(frame: pl.DataFrame, metadata: dict[str, Any]) -> Callable[[Path], None]:
+    return lambda path: write_parquet(arrow_table(frame), path, metadata)
+
+
+def _tracking_metadata(rows: pl.DataFrame, recording: RecordingMetadata) -> dict[str, Any]:
+    frames = rows.select(pl.col("frame").n_unique()).item()
+    return {
+        "rows": rows.height,
+        "frames": frames,
+        "duration_covered_s": round(frames / recording.fps, 2),
+        "periods": sorted(rows.get_column("period").unique().to_list()),
+    }
+
+
+def _players_per_side(players: pl.DataFrame) -> dict[str, int]:
+    """Median number of people per frame and side: 11 a side is what a person expects to see."""
+    per_frame = players.group_by("frame", "team_side").len()
+    medians = per_frame.group_by("team_side").agg(pl.col("len").median()).sort("team_side")
+    return {side: round(count) for side, count in medians.iter_rows()}
+
+
+def _import_player_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    player_path, player_file = inputs.raw("player-tracking")
+    ball_path, ball_file = inputs.raw("ball-tracking")
+    raw_players = formats.read_player_tracking(player_path, player_file)
+    raw_ball = formats.read_ball_tracking(ball_path, ball_file)
+    players = tracking.clocked(raw_players, recording)
+    ball = tracking.clocked(raw_ball, recording)
+    merged = tracking.processed_players(players, tracking.processed_ball(ball))
+    outcomes = (
+        checks.time_monotonic(players, player_file),
+        checks.frame_coverage(players, recording, MIN_PLAYER_FRAME_COVERAGE, player_file),
+        checks.coordinates_in_band(players, player_file),
+    )
+    ball_source = {"schema_version": raw_ball.schema_version, "file": ball_file}
+    stored = {**provenance(recording, raw_players.schema_version, player_file), "fps": recording.fps}
+    stored["ball_source"] = ball_source
+    metadata = {
+        **_tracking_metadata(merged, recording),
+        "players_per_side": _players_per_side(merged),
+        "tracks_per_side": dict(
+            merged.group_by("team_side").agg(pl.col("track_id").n_unique()).sort("team_side").iter_rows()
+        ),
+        "ball_seen_share": round(merged.get_column("ball_x").is_not_null().mean() or 0.0, 4),
+        "schema_version": raw_players.schema_version,
+        "ball_schema_version": raw_ball.schema_version,
+        "source_file": player_file,
+    }
+    return _Prepared(outcomes, metadata, _parquet_writer(merged, stored))
+
+
+def _import_ball_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    path, file = inputs.raw("ball-tracking")
+    raw = formats.read_ball_tracking(path, file)
+    ball = tracking.clocked(raw, recording)
+    outcomes = (
+        checks.time_monotonic(ball, file),
+        checks.frame_coverage(ball, recording, MIN_BALL_FRAME_COVERAGE, file),
+        checks.coordinates_in_band(ball, file),
+    )
+    stored = {**provenance(recording, raw.schema_version, file), "fps": recording.fps}
+    metadata = {
+        **_tracking_metadata(ball, recording),
+        "schema_version": raw.schema_version,
+        "source_file": file,
+    }
+    return _Prepared(outcomes, metadata, _parquet_writer(tracking.processed_ball(ball), stored))
+
+
+def _import_events(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    path, file = inputs.raw("event-detection")
+    raw = formats.read_event_detection(path, file)
+    _require_recording(raw.document, recording, file)
+    processed = events.processed_events(raw, recording)
+    times = pl.DataFrame({"t": [e["start_s"] for e in processed], "period": [e["period"] for e in processed]})
+    positions = [e["position"] or {"x": None, "y": None} for e in processed]
+    points = pl.DataFrame(positions, schema={"x": pl.Float64, "y": pl.Float64})
+    outcomes = (checks.time_monotonic(times, file), checks.coordinates_in_band(points, file))
+    document = {**provenance(recording, raw.schema_version, file), "events": events.sorted_events(processed)}
+    metadata = {
+        "rows": len(processed),
+        "event_counts_by_type": dict(sorted(Counter(e["type"] for e in processed).items())),
+        "schema_version": raw.schema_version,
+        "source_file": file,
+    }
+    return _Prepared(outcomes, metadata, _document_writer(document))
+
+
+def _import_match_momentum(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    path, file = inputs.raw("match-momentum")
+    table = formats.read_match_momentum(path, file)
+    # Momentum has no period column: the whole file must run forwards.
+    times = pl.DataFrame({"t": table.column("timestamp_in_seconds").to_pylist()}).with_columns(
+        period=pl.lit(0)
+    )
+    timeline = documents.momentum_timeline(table)
+    document = {**provenance(recording, UNVERSIONED_LAYOUT, file), "timeline": timeline}
+    metadata = {
+        "rows": len(timeline),
+        "duration_covered_s": round(timeline[-1]["t"] - timeline[0]["t"], 2) if timeline else 0.0,
+        "schema_version": UNVERSIONED_LAYOUT,
+        "source_file": file,
+    }
+    return _Prepared((checks.time_monotonic(times, file),), metadata, _document_writer(document))
+
+
+def _import_physical_metrics(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    path, file = inputs.raw("physical-metrics")
+    frame = pl.from_arrow(formats.read_physical_metrics(path, file))
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.sort("team_side", "track_id", "period")
+    stored = provenance(recording, UNVERSIONED_LAYOUT, file)
+    tracks = frame.group_by("team_side").agg(pl.col("track_id").n_unique()).sort("team_side")
+    metadata = {
+        "rows": frame.height,
+        "tracks_per_side": dict(tracks.iter_rows()),
+        "schema_version": UNVERSIONED_LAYOUT,
+        "source_file": file,
+    }
+    return _Prepared((), metadata, _parquet_writer(frame, stored))
+
+
+def _import_match_details(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    path, file = inputs.raw("match-details")
+    details = documents.match_details(formats.read_match_details(path, file), file)
+    document = {**provenance(recording, UNVERSIONED_LAYOUT, file), **details}
+    metadata = {
+        "periods": len(details["periods"]),
+        "possession_pct": {side: details["teams"][side]["possession_pct"] for side in documents.SIDES},
+        "schema_version": UNVERSIONED_LAYOUT,
+        "source_file": file,
+    }
+    return _Prepared((), metadata, _document_writer(document))
+
+
+def _import_shot_details(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    path, file = inputs.raw("shot-details")
+    raw = formats.read_shot_details(path, file)
+    _require_recording(raw, recording, file)
+    shots = documents.processed_shots(raw, recording)
+    points = pl.DataFrame([s["position"] for s in shots], schema={"x": pl.Float64, "y": pl.Float64})
+    document = {**provenance(recording, raw["schema_version"], file), "shots": shots}
+    metadata = {
+        "rows": len(shots),
+        "shots_by_outcome": dict(sorted(Counter(s["outcome"] for s in shots).items())),
+        "schema_version": raw["schema_version"],
+        "source_file": file,
+    }
+    return _Prepared((checks.coordinates_in_band(points, file),), metadata, _document_writer(document))
+
+
+def _import_match_report(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    path, file = inputs.raw("match-report")
+    raw = formats.read_match_report(path, file)
+    _require_recording(raw, recording, file)
+    report = documents.processed_match_report(raw)
+    document = {**provenance(recording, raw["schema_version"], file), **report}
+    metadata = {
+        "score": f"{report['score']['home']}-{report['score']['away']}",
+        "key_moments": len(report["key_moments"]),
+        "schema_version": raw["schema_version"],
+        "source_file": file,
+    }
+    return _Prepared((), metadata, _document_writer(document))
+
+
+def _import_training_clips(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+    path, file = inputs.processed("shot_details")
+    shot_details = load_json(path, file)
+    validate(shot_details, "processed-shot-details", file)
+    _require_recording(shot_details, recording, file)
+    clips = documents.training_clips(shot_details["shots"])
+    version = shot_details.get("source", {}).get("schema_version", UNVERSIONED_LAYOUT)
+    document = {**provenance(recording, version, file), "clips": clips}
+    metadata = {"rows": len(clips), "schema_version": version, "source_file": file}
+    return _Prepared((), metadata, _document_writer(document))
+
+
+Importer = Callable[[_Inputs, RecordingMetadata], _Prepared]
+
+IMPORTERS: dict[str, Importer] = {
+    "events": _import_events,
+    "ball_tracking": _import_ball_tracking,
+    "player_tracking": _import_player_tracking,
+    "match_momentum": _import_match_momentum,
+    "physical_metrics": _import_physical_metrics,
+    "match_details": _import_match_details,
+    "shot_details": _import_shot_details,
+    "match_report": _import_match_report,
+    "training_clips": _import_training_clips,
+}

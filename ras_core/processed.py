@@ -1,0 +1,108 @@
+"""Processed files: parquet for tracking and physical metrics, JSON documents for the rest.
+
+Every processed file says which coordinate system and pitch it used and which source file and schema
+version it came from: parquet in the key-value metadata entry `ras`, JSON documents at top level.
+Writers write to a given local path; moving it into place atomically is the object store's job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ras_core.coords import coordinate_system, pitch_dict
+from ras_core.recording import RecordingMetadata
+
+# ~100k rows: a 10 s window of a full match (6,250 rows at 25 fps) touches 1-2 row groups.
+ROW_GROUP_ROWS = 100_000
+METADATA_KEY = b"ras"
+
+
+def provenance(recording: RecordingMetadata, schema_version: str, file: str) -> dict[str, Any]:
+    """What every processed output records: its recording, coordinate system, pitch and source."""
+    return {
+        "recording_id": recording.recording_id,
+        "coordinate_system": coordinate_system(recording.pitch),
+        "pitch": pitch_dict(recording.pitch),
+        "source": {"schema_version": schema_version, "file": file},
+    }
+
+
+def arrow_table(frame: pl.DataFrame) -> pa.Table:
+    # Polars hands strings over as large/view strings; the processed contract says plain `string`.
+    table = frame.to_arrow()
+    fields = [
+        pa.field(f.name, pa.string())
+        if pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type)
+        else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+def write_parquet(table: pa.Table, path: Path, metadata: dict[str, Any]) -> None:
+    """Write with the `ras` metadata entry (plus the row count) and ~100k-row row groups."""
+    entry = {**metadata, "rows": table.num_rows}
+    table = table.replace_schema_metadata({METADATA_KEY: json.dumps(entry).encode()})
+    pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+
+
+def read_parquet_metadata(path: Path) -> dict[str, Any]:
+    """The `ras` entry of a processed parquet file, without reading any data."""
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata[METADATA_KEY]) if METADATA_KEY in metadata else {}
+
+
+def row_groups_in_window(parquet: pq.ParquetFile, start_s: float, end_s: float) -> list[int]:
+    """Row groups whose `t` statistics overlap [start_s, end_s); all of them when stats are missing."""
+    t_index = parquet.schema_arrow.get_field_index("t")
+    selected = []
+    for index in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(index).column(t_index).statistics
+        if stats is None or not stats.has_min_max or (stats.min < end_s and stats.max >= start_s):
+            selected.append(index)
+    return selected
+
+
+def read_tracking_window(
+    path: Path,
+    start_s: float,
+    end_s: float,
+    *,
+    columns: Sequence[str] | None = None,
+    period: int | None = None,
+    team_side: str | None = None,
+    jersey_number: int | None = None,
+) -> pa.Table:
+    """Rows with start_s <= t < end_s (plus optional filters), reading only the row groups needed."""
+    parquet = pq.ParquetFile(path)
+    groups = row_groups_in_window(parquet, start_s, end_s)
+    condition = (pc.field("t") >= start_s) & (pc.field("t") < end_s)
+    for name, value in (("period", period), ("team_side", team_side), ("jersey_number", jersey_number)):
+        if value is not None:
+            condition &= pc.field(name) == value
+    wanted = list(columns) if columns is not None else parquet.schema_arrow.names
+    # Filter columns are read even when not asked for, then dropped.
+    needed = list(dict.fromkeys([*wanted, *_filter_columns(period, team_side, jersey_number)]))
+    table = parquet.read_row_groups(groups, columns=needed) if groups else parquet.schema_arrow.empty_table()
+    return table.filter(condition).select(wanted)
+
+
+def _filter_columns(period: int | None, team_side: str | None, jersey_number: int | None) -> list[str]:
+    named = (("period", period), ("team_side", team_side), ("jersey_number", jersey_number))
+    return ["t", *(name for name, value in named if value is not None)]
+
+
+def write_document(document: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
