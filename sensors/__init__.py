@@ -1,0 +1,1 @@
+"""Dagster sensors: EMA callbacks → state and raw materializations; dispatch; domain events."""

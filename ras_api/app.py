@@ -1,0 +1,46 @@
+"""The delivery + callback API (FastAPI). `uvicorn ras_api.app:app` in every profile."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ras_api.problems import install_problem_handlers
+from ras_api.routers import callbacks, jobs, recordings
+from ras_platform.platform import Platform
+from ras_platform.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    platform = Platform(settings or get_settings())
+    app = FastAPI(
+        title="Recording Analytics API",
+        version="1.0.0",
+        description="Delivery of EMA match analytics, EMA callbacks, and job control.",
+    )
+    app.state.platform = platform
+    install_problem_handlers(app)
+    for router in (recordings.router, jobs.router, callbacks.router):
+        app.include_router(router)
+    _mount_object_urls(app, platform)
+
+    @app.get("/health", tags=["ops"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "profile": platform.settings.profile}
+
+    return app
+
+
+def _mount_object_urls(app: FastAPI, platform: Platform) -> None:
+    """Local presigned URLs are served by this API; S3's are served by S3."""
+    if platform.settings.object_store == "local":
+        from ras_api.objects import make_objects_router
+
+        app.include_router(make_objects_router(lambda: platform.object_store))
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn ras_api.app:app` builds the app on first access, not at import time (tests import
+    # this module with their own settings).
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,46 @@
+"""Dependencies shared by the routers: the platform's adapters and a validated recording id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from ras_api.problems import Problem
+from ras_core.ids import RECORDING_ID_PATTERN, is_valid_recording_id
+from ras_core.recording import RecordingMetadata
+from ras_platform.platform import Platform
+
+
+def get_platform(request: Request) -> Platform:
+    return request.app.state.platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def recording_id_path(
+    recording_id: Annotated[str, Path(description=f"recording id, {RECORDING_ID_PATTERN}")],
+) -> str:
+    # Checked by hand, not by Path(pattern=…): the answer is a 400 problem naming the parameter,
+    # before the id reaches storage or a log line.
+    if not is_valid_recording_id(recording_id):
+        raise Problem(
+            400,
+            f"recording_id must match {RECORDING_ID_PATTERN}",
+            invalid_params=[{"name": "recording_id", "reason": "pattern"}],
+        )
+    return recording_id
+
+
+RecordingId = Annotated[str, Depends(recording_id_path)]
+
+
+def existing_recording(recording_id: RecordingId, platform: PlatformDep) -> RecordingMetadata:
+    meta = platform.state_store.get_recording(recording_id)
+    if meta is None:
+        raise Problem(404, f"recording {recording_id} is not registered")
+    return meta
+
+
+ExistingRecording = Annotated[RecordingMetadata, Depends(existing_recording)]

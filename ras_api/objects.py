@@ -1,0 +1,108 @@
+"""`/objects/{key}`: where the local object store's presigned URLs point (embedded profile only).
+
+In production the object store is S3 and presigned URLs go to S3 itself; this router is then not
+mounted. Here it plays S3's part: the HMAC signature and expiry in the query string are the only
+authorisation, PUT bodies are streamed to a temporary file and moved into place atomically, and
+raw files are write-once (an identical re-upload, EMA retrying, is fine; different bytes are a 409).
+"""
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from ras_api.problems import Problem
+from ras_platform.object_store import InvalidObjectKey, LocalObjectStore, ObjectStore, validate_key
+
+WRITE_ONCE_PREFIX = "raw/"
+# Optional and loosely typed on purpose: a missing or garbled parameter is a refused URL (403), not
+# a validation error that would tell a caller which part of a forged URL to fix.
+Expires = Annotated[str | None, Query(description="unix time after which the URL is refused")]
+Signature = Annotated[str | None, Query(description="hex HMAC-SHA256 over method, key and expires")]
+
+
+def make_objects_router(store_getter: Callable[[], ObjectStore]) -> APIRouter:
+    """The router; `store_getter` is a FastAPI dependency returning the platform's object store.
+
+    Errors are raised as `Problem`, so the app must have `install_problem_handlers` applied.
+    """
+    router = APIRouter(tags=["objects"])
+
+    def local_store(store: Annotated[ObjectStore, Depends(store_getter)]) -> LocalObjectStore:
+        if not isinstance(store, LocalObjectStore):
+            raise Problem(404, "objects are served by S3 in this profile, not by the API")
+        return store
+
+    Store = Annotated[LocalObjectStore, Depends(local_store)]
+
+    @router.put("/objects/{key:path}", status_code=200, summary="Upload through a local presigned URL")
+    async def put_object(
+        key: str, request: Request, store: Store, expires: Expires = None, signature: Signature = None
+    ) -> Response:
+        _require_signed(store, "PUT", key, expires, signature)
+        tmp = store.temp_path(key)
+        try:
+            await _receive(request, tmp)
+            return await run_in_threadpool(_store_upload, store, key, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @router.get("/objects/{key:path}", summary="Download through a local presigned URL")
+    def get_object(key: str, store: Store, expires: Expires = None, signature: Signature = None) -> Response:
+        _require_signed(store, "GET", key, expires, signature)
+        path, info = store.local_path(key), store.stat(key)
+        if path is None or info is None:
+            raise Problem(404, f"no object {key}")
+        return FileResponse(path, headers={"ETag": f'"{info.etag}"'})
+
+    return router
+
+
+def _require_signed(
+    store: LocalObjectStore, method: str, key: str, expires: str | None, signature: str | None
+) -> None:
+    try:
+        validate_key(key)
+    except InvalidObjectKey as error:
+        raise Problem(400, str(error)) from None
+    signed = expires is not None and expires.isdigit() and signature is not None
+    if not signed or not store.verify(method, key, int(expires), signature):
+        raise Problem(403, "the URL's signature is invalid or it has expired")
+
+
+async def _receive(request: Request, tmp: Path) -> None:
+    # Streamed to disk, not buffered: a tracking CSV is hundreds of MB. Writes are small and local,
+    # so doing them on the event loop is cheaper than a thread hop per chunk.
+    with open(tmp, "wb") as out:
+        async for chunk in request.stream():
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())  # the move into place is atomic; fsync makes it durable too
+
+
+def _store_upload(store: LocalObjectStore, key: str, tmp: Path) -> Response:
+    write_once = key.startswith(WRITE_ONCE_PREFIX)
+    if store.adopt(key, tmp, if_absent=write_once):
+        return _stored(store, key)
+    existing = store.local_path(key)
+    if existing is not None and _sha256(existing) == _sha256(tmp):
+        return _stored(store, key)  # EMA re-sent the same file: nothing changes
+    raise Problem(409, f"{key} is a raw file, written once; it already holds different bytes")
+
+
+def _stored(store: LocalObjectStore, key: str) -> Response:
+    info = store.stat(key)
+    return Response(status_code=200, headers={"ETag": f'"{info.etag}"'} if info else {})
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,93 @@
+"""Dagster jobs: few runs per recording (dagster-notes.md: each run costs seconds to launch).
+
+- `validate_recording`: the `recording` asset for one partition; POST /jobs launches it.
+- `trigger_ema_jobs`: one short run triggers every ready EMA job, of many recordings at once.
+- `import_processed`: the processed assets of one recording that are ready together, in one run.
+"""
+
+from dagster import (
+    AssetObservation,
+    AssetSelection,
+    Config,
+    OpExecutionContext,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
+
+from ras_assets.partitions import recordings_partitions
+from ras_assets.raw import raw_asset_key
+from ras_core import catalogue
+from ras_platform.dagster_client import VALIDATE_RECORDING_JOB
+from ras_platform.orchestration import JobRef
+from ras_platform.trigger import trigger_job
+from resources import EmaResource, ObjectStoreResource, StateStoreResource
+
+EMA_TRIGGER_TAG = {"ras/kind": "ema-trigger"}
+
+validate_recording_job = define_asset_job(
+    VALIDATE_RECORDING_JOB,
+    selection=AssetSelection.assets("recording"),
+    partitions_def=recordings_partitions,
+    executor_def=in_process_executor,
+    tags={"ras/kind": "validate"},
+    description="Validate a recording's metadata; the dispatch sensor then triggers its EMA jobs.",
+)
+
+import_processed_job = define_asset_job(
+    "import_processed",
+    selection=AssetSelection.groups("processed"),
+    partitions_def=recordings_partitions,
+    executor_def=in_process_executor,
+    tags={"ras/kind": "import"},
+    description="Import EMA outputs of one recording into processed files; the callback sensor picks "
+    "the assets that are ready together.",
+)
+
+
+class TriggerEmaConfig(Config):
+    jobs: list[str]  # "recording_id:job_type:attempt"
+
+
+@op(description="Trigger EMA for each listed job; records the EMA job id, never waits for EMA.")
+def trigger_ema(
+    context: OpExecutionContext,
+    config: TriggerEmaConfig,
+    state_store: StateStoreResource,
+    object_store: ObjectStoreResource,
+    ema: EmaResource,
+) -> None:
+    client = ema.client
+    for encoded in config.jobs:
+        ref = JobRef.decode(encoded)
+        outcome = trigger_job(
+            ref,
+            store=state_store.store,
+            objects=object_store.store,
+            ema=client,
+            api_base_url=ema.api_base_url,
+            max_attempts=ema.max_attempts,
+        )
+        verdict = outcome.error or outcome.skipped or f"EMA job {outcome.ema_job_id}"
+        context.log.info(f"{ref.recording_id} {ref.job_type} attempt {ref.attempt}: {verdict}")
+        for raw in catalogue.job_type(ref.job_type).raw_outputs:
+            context.log_event(
+                AssetObservation(
+                    asset_key=raw_asset_key(raw.name),
+                    partition=ref.recording_id,
+                    metadata={
+                        "ema_job_id": outcome.ema_job_id or "-",
+                        "attempt": ref.attempt,
+                        "trigger": "error" if outcome.error else (outcome.skipped or "triggered"),
+                        **({"reason": outcome.error} if outcome.error else {}),
+                    },
+                )
+            )
+    client.close()
+
+
+@job(executor_def=in_process_executor, tags=EMA_TRIGGER_TAG)
+def trigger_ema_jobs() -> None:
+    """Trigger ready EMA jobs (v2 or v3) for many recordings in one short run."""
+    trigger_ema()

@@ -1,0 +1,184 @@
+"""Processed assets: one per processed output in the catalogue, built by one factory.
+
+Each reads its raw (or processed) inputs, runs the pure import (`ras_core.importers.run_import`),
+reports its blocking checks, and only when every check passed moves the new file into place. A
+failing check leaves the previous processed file untouched and fails the job with the check's reason.
+"""
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from ras_assets.partitions import recordings_partitions
+from ras_assets.raw import raw_asset_key
+from ras_core import catalogue
+from ras_core.catalogue import ProcessedOutput
+from ras_core.importers import CHECKS_BY_OUTPUT, ImportResult, run_import
+from ras_core.states import JobState, Source
+from ras_platform.object_store import ObjectStore
+from ras_platform.orchestration import complete_if_imported, fail_job
+from ras_platform.state_store import StateStore
+from resources import EmaResource, ObjectStoreResource, StateStoreResource
+
+DESCRIPTIONS = {
+    "events": "Detected match events of every EMA schema version (2, 2.1, 2.2, 3) in one shape: "
+    "times in seconds, positions normalised to the pitch.",
+    "ball_tracking": "Ball positions per frame: normalised x/y, height z in metres.",
+    "player_tracking": "Players per frame with the ball merged on the integer frame index; parquet "
+    "sorted by time with row groups sized for 10-second window reads.",
+    "match_momentum": "Momentum timeline in [-1, 1], positive = home on top.",
+    "physical_metrics": "Per player and period: distance, high-intensity distance, sprints, top speed.",
+    "match_details": "Per-team totals and per-period statistics.",
+    "shot_details": "Shots with xG, outcome and body part; positions normalised to the pitch.",
+    "match_report": "Score, summary and key moments.",
+    "training_clips": "Clip windows around every shot, for the media service to cut.",
+}
+
+CHECK_DESCRIPTIONS = {
+    "schema_valid": "The raw file parses and matches its contract schema.",
+    "time_monotonic": "Times never go backwards within a period.",
+    "frame_coverage": "Frames present cover the recording's duration.",
+    "coordinates_in_band": "Coordinates lie within a tolerance band around the pitch.",
+}
+
+
+def _input_keys(out: ProcessedOutput, recording_id: str) -> dict[str, str]:
+    keys = {name: catalogue.raw_output(name).key(recording_id) for name in out.raw_inputs}
+    return keys | {name: catalogue.processed_output(name).key(recording_id) for name in out.processed_inputs}
+
+
+def _fetch_inputs(
+    objects: ObjectStore, out: ProcessedOutput, recording_id: str, workdir: Path
+) -> dict[str, Path]:
+    paths: dict[str, Path] = {}
+    for name, key in _input_keys(out, recording_id).items():
+        if not objects.exists(key):
+            raise Failure(f"{out.name}: input {key} does not exist", allow_retries=False)
+        paths[name] = objects.local_path(key) or objects.download(key, workdir / key.replace("/", "_"))
+    return paths
+
+
+def _latest_import_times(
+    context: AssetExecutionContext, names: tuple[str, ...], recording_id: str
+) -> dict[str, datetime | None]:
+    times: dict[str, datetime | None] = {}
+    for name in names:
+        records = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[recording_id]), limit=1
+        ).records
+        times[name] = datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+    return times
+
+
+def _check_results(result: ImportResult) -> list[AssetCheckResult]:
+    return [
+        AssetCheckResult(
+            check_name=check.name,
+            passed=check.passed,
+            description=check.description,
+            metadata=check.metadata,
+            severity=AssetCheckSeverity.ERROR,
+        )
+        for check in result.checks
+    ]
+
+
+def _mark_progress(
+    context: AssetExecutionContext, store: StateStore, out: ProcessedOutput, recording_id: str
+) -> None:
+    """Complete the owning job once all its processed outputs are in place."""
+    job = catalogue.job_of_processed(out.name)
+    if not job.is_ema:
+        store.transition(recording_id, job.name, JobState.SUCCEEDED, source=Source.IMPORT)
+        store.transition(recording_id, job.name, JobState.COMPLETED, source=Source.IMPORT)
+        return
+    others = tuple(name for name in job.processed_outputs if name != out.name)
+    imported = _latest_import_times(context, others, recording_id) | {out.name: datetime.now(UTC)}
+    complete_if_imported(store, recording_id, job.name, imported)
+
+
+def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
+    job = catalogue.job_of_processed(out.name)
+    deps = [AssetDep(raw_asset_key(name)) for name in out.raw_inputs]
+    deps += [AssetDep(name) for name in out.processed_inputs]
+    checks = [
+        AssetCheckSpec(name, asset=out.name, blocking=True, description=CHECK_DESCRIPTIONS[name])
+        for name in CHECKS_BY_OUTPUT[out.name]
+    ]
+
+    @asset(
+        name=out.name,
+        partitions_def=recordings_partitions,
+        deps=deps,
+        check_specs=checks,
+        group_name="processed",
+        kinds={out.file_format},
+        description=DESCRIPTIONS[out.name],
+        metadata={"job_type": job.name, "endpoint": out.endpoint or "-"},
+        tags={"ras/job_type": job.name},
+    )
+    def _processed(
+        context: AssetExecutionContext,
+        state_store: StateStoreResource,
+        object_store: ObjectStoreResource,
+        ema: EmaResource,
+    ):
+        store, objects, recording_id = state_store.store, object_store.store, context.partition_key
+        meta = store.get_recording(recording_id)
+        if meta is None:
+            raise Failure(f"recording {recording_id} is not registered", allow_retries=False)
+        if not job.is_ema:
+            store.transition(recording_id, job.name, JobState.RUNNING, source=Source.IMPORT)
+        with tempfile.TemporaryDirectory(prefix=f"ras-{out.name}-") as tmp:
+            workdir = Path(tmp)
+            inputs = _fetch_inputs(objects, out, recording_id, workdir)
+            target = workdir / f"out.{out.file_format}"
+            result = run_import(out.name, inputs, meta, target)
+            if not result.passed:
+                reason = f"{out.name}: {result.failure_reason()}"
+                yield from _check_results(result)
+                fail_job(
+                    store, recording_id, job.name, reason, source=Source.IMPORT, max_attempts=ema.max_attempts
+                )
+                raise Failure(description=reason, allow_retries=False)
+            key = out.key(recording_id)
+            objects.put_file(key, target)
+        info = objects.stat(key)
+        status = store.job_status(recording_id, job.name)
+        _mark_progress(context, store, out, recording_id)
+        yield MaterializeResult(
+            metadata={
+                **{k: _metadata_value(v) for k, v in result.metadata.items()},
+                "uri": objects.uri(key),
+                "size_bytes": info.size if info else 0,
+                "job_attempt": status.attempt,
+                "ema_job_id": status.ema_job_id or "-",
+            },
+            check_results=_check_results(result),
+        )
+
+    return _processed
+
+
+def _metadata_value(value: object) -> object:
+    if isinstance(value, dict | list):
+        return MetadataValue.json(value)
+    return value
+
+
+processed_assets = [build_processed_asset(out) for out in catalogue.PROCESSED_OUTPUTS]

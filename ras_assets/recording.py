@@ -1,0 +1,43 @@
+"""The `recording` asset: a registered recording whose metadata validates; the root of the graph."""
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from ras_assets.partitions import recordings_partitions
+from ras_core.recording import InvalidRecordingMetadata, parse_recording_metadata
+from ras_core.states import JobState, Source
+from resources import StateStoreResource
+
+
+@asset(partitions_def=recordings_partitions, group_name="recordings", kinds={"python"})
+def recording(context: AssetExecutionContext, state_store: StateStoreResource) -> MaterializeResult:
+    """A match recording from the registry, validated per contracts.md (fps, duration, pitch, video
+    URIs, periods). EMA jobs are dispatched only for recordings whose latest materialization passed."""
+    store = state_store.store
+    recording_id = context.partition_key
+    meta = store.get_recording(recording_id)
+    if meta is None:
+        raise Failure(f"recording {recording_id} is not registered", allow_retries=False)
+    try:
+        parse_recording_metadata(meta.to_dict())
+    except InvalidRecordingMetadata as invalid:
+        for status in store.job_states(recording_id):
+            if status.state is JobState.PENDING:
+                store.transition(
+                    recording_id,
+                    status.job_type,
+                    JobState.FAILED,
+                    source=Source.DISPATCH,
+                    reason=f"recording metadata invalid: {invalid}",
+                )
+        raise Failure(f"recording metadata invalid: {invalid}", allow_retries=False) from invalid
+    store.mark_validated(recording_id)
+    return MaterializeResult(
+        metadata={
+            "fps": meta.fps,
+            "duration_s": meta.duration_s,
+            "pitch": f"{meta.pitch.length_m} x {meta.pitch.width_m} m",
+            "periods": len(meta.periods),
+            "video_uris": MetadataValue.json(list(meta.video_uris)),
+            "teams": f"{meta.home_team or '?'} vs {meta.away_team or '?'}",
+        }
+    )

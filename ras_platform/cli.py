@@ -1,0 +1,79 @@
+"""`ras`: the platform's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ras_platform.settings import get_settings
+
+
+def _register(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from ras_core.recording import InvalidRecordingMetadata, parse_recording_metadata
+    from ras_platform.dagster_client import RECORDINGS_PARTITIONS
+    from ras_platform.state_store import StateStore
+
+    try:
+        meta = parse_recording_metadata(json.loads(Path(args.metadata).read_text()))
+    except (OSError, json.JSONDecodeError, InvalidRecordingMetadata) as error:
+        print(f"not registered: {error}", file=sys.stderr)
+        return 2
+    created = StateStore(get_settings().resolved_database_url).register_recording(meta)
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(RECORDINGS_PARTITIONS, [meta.recording_id])
+    print(f"{meta.recording_id}: {'registered' if created else 'already registered'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ras_platform.demo import run_demo
+
+    try:
+        return run_demo(
+            recordings=args.recordings,
+            duration_s=args.duration_s,
+            exit_when_done=args.exit_when_done,
+            home=args.home,
+            timeout_s=args.timeout_s,
+            simulator_args=args.simulator_arg,
+        )
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ras", description="Recording Analytics platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    register = commands.add_parser("register", help="register a recording from a metadata JSON file")
+    register.add_argument("metadata", help="path of the recording metadata JSON (contracts.md)")
+    register.set_defaults(run=_register)
+
+    demo = commands.add_parser("demo", help="run the whole platform locally and process N recordings")
+    demo.add_argument("--recordings", type=int, default=5)
+    demo.add_argument("--duration-s", type=float, default=300.0, help="length of each synthetic recording")
+    demo.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="exit when every recording is completed or failed; non-zero if any failed",
+    )
+    demo.add_argument("--home", type=Path, default=None, help="directory for data, logs and DAGSTER_HOME")
+    demo.add_argument("--timeout-s", type=float, default=1800.0)
+    demo.add_argument(
+        "--simulator-arg",
+        action="append",
+        default=[],
+        help="extra flag for the EMA simulator, e.g. --simulator-arg=--duplicate-rate=0.2",
+    )
+    demo.set_defaults(run=_demo)
+
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Launch and stop Dagster runs through the webserver's GraphQL API (httpx).
+
+`DagsterGraphQLClient.submit_job_execution` has no asset-selection or partition arguments
+(dagster-notes.md), so the API speaks GraphQL directly: `addDynamicPartition`, `launchRun` with the
+partition as the `dagster/partition` tag, and `terminateRuns`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+REPOSITORY_NAME = "__repository__"  # the implicit repository of a Definitions object
+# Names the code location defines (ras_assets) and the API launches by; shared so they cannot drift.
+RECORDINGS_PARTITIONS = "recordings"
+VALIDATE_RECORDING_JOB = "validate_recording"
+
+_ADD_PARTITION = """
+mutation AddPartition($selector: RepositorySelector!, $name: String!, $key: String!) {
+  addDynamicPartition(repositorySelector: $selector, partitionsDefName: $name, partitionKey: $key) {
+    __typename
+    ... on PythonError { message }
+    ... on UnauthorizedError { message }
+  }
+}"""
+
+_LAUNCH_RUN = """
+mutation LaunchRun($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message }
+    ... on UnauthorizedError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConflict { message }
+    ... on PipelineNotFoundError { message }
+  }
+}"""
+
+_RUNS_BY_TAG = """
+query Runs($filter: RunsFilter!) {
+  runsOrError(filter: $filter) { __typename ... on Runs { results { runId status } } }
+}"""
+
+_TERMINATE = """
+mutation Terminate($ids: [String!]!) {
+  terminateRuns(runIds: $ids) { __typename }
+}"""
+
+ACTIVE_RUN_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "MANAGED"]
+
+
+class DagsterError(RuntimeError):
+    """Dagster answered, but not with success; the message is Dagster's own."""
+
+
+class DagsterClient:
+    def __init__(
+        self,
+        url: str,
+        location_name: str,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s, transport=transport)
+        self._selector = {"repositoryName": REPOSITORY_NAME, "repositoryLocationName": location_name}
+
+    def _query(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        answer = self._http.post("/graphql", json={"query": query, "variables": variables})
+        answer.raise_for_status()
+        body = answer.json()
+        if body.get("errors"):
+            raise DagsterError("; ".join(e.get("message", str(e)) for e in body["errors"]))
+        return body["data"]
+
+    def add_partition(self, partitions_def: str, key: str) -> None:
+        data = self._query(_ADD_PARTITION, {"selector": self._selector, "name": partitions_def, "key": key})
+        result = data["addDynamicPartition"]
+        # Adding a partition that exists is fine: registration is idempotent.
+        if result["__typename"] not in {"AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"}:
+            raise DagsterError(result.get("message", result["__typename"]))
+
+    def launch_partition_run(
+        self, job_name: str, partition_key: str, tags: dict[str, str] | None = None
+    ) -> str:
+        all_tags = {"dagster/partition": partition_key, **(tags or {})}
+        params = {
+            "selector": {**self._selector, "jobName": job_name},
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in all_tags.items()]},
+        }
+        result = self._query(_LAUNCH_RUN, {"params": params})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            errors = result.get("errors") or [result]
+            raise DagsterError("; ".join(e.get("message", result["__typename"]) for e in errors))
+        return result["run"]["runId"]
+
+    def active_run_ids(self, tag_key: str, tag_value: str) -> list[str]:
+        run_filter = {"tags": [{"key": tag_key, "value": tag_value}], "statuses": ACTIVE_RUN_STATUSES}
+        result = self._query(_RUNS_BY_TAG, {"filter": run_filter})["runsOrError"]
+        return [run["runId"] for run in result.get("results", [])]
+
+    def terminate(self, run_ids: list[str]) -> None:
+        if run_ids:
+            self._query(_TERMINATE, {"ids": run_ids})
+
+    def close(self) -> None:
+        self._http.close()

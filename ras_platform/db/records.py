@@ -1,0 +1,125 @@
+"""The state store's public value types and their mapping from rows.
+
+`project` is the one rule turning an applied change-log row into the projection; the live path and
+`rebuild_projection` both use it, so a rebuilt projection equals the live one by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from ras_core.states import Decision, JobState, Outcome, Source
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    recording_id: str
+    job_type: str
+    state: JobState
+    attempt: int
+    ema_job_id: str | None
+    reason: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ChangeLogEntry:
+    id: int
+    recording_id: str
+    version: int
+    job_type: str
+    from_state: JobState
+    to_state: JobState
+    attempt: int
+    ema_job_id: str | None
+    source: Source
+    outcome: Outcome
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class InboxCallback:
+    id: int
+    recording_id: str
+    job_id: str
+    job_kind: str
+    job_state: str
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    id: int
+    event_id: str
+    recording_id: str
+    detail_type: str
+    detail: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    decision: Decision
+    status: JobStatus
+    entry: ChangeLogEntry
+
+
+def initial_status(recording_id: str, job_type: str, registered_at: datetime) -> JobStatus:
+    return JobStatus(recording_id, job_type, JobState.PENDING, 1, None, None, registered_at)
+
+
+def project(entry: ChangeLogEntry) -> JobStatus:
+    """The projection after an applied change: the row carries the resulting state, attempt and EMA id."""
+    # A job back in pending starts afresh; why it was reset stays in the change log.
+    reason = None if entry.to_state is JobState.PENDING else entry.reason
+    return JobStatus(
+        entry.recording_id, entry.job_type, entry.to_state, entry.attempt, entry.ema_job_id, reason, entry.at
+    )
+
+
+def job_status_from_row(row: Row[Any]) -> JobStatus:
+    return JobStatus(
+        row.recording_id,
+        row.job_type,
+        JobState(row.state),
+        row.attempt,
+        row.ema_job_id,
+        row.reason,
+        row.updated_at,
+    )
+
+
+def change_from_row(row: Row[Any]) -> ChangeLogEntry:
+    return ChangeLogEntry(
+        id=row.id,
+        recording_id=row.recording_id,
+        version=row.version,
+        job_type=row.job_type,
+        from_state=JobState(row.from_state),
+        to_state=JobState(row.to_state),
+        attempt=row.attempt,
+        ema_job_id=row.ema_job_id,
+        source=Source(row.source),
+        outcome=Outcome(row.outcome),
+        reason=row.reason,
+        at=row.at,
+    )
+
+
+def inbox_from_row(row: Row[Any]) -> InboxCallback:
+    return InboxCallback(
+        row.id, row.recording_id, row.job_id, row.job_kind, row.job_state, row.payload, row.received_at
+    )
+
+
+def outbox_from_row(row: Row[Any]) -> OutboxEvent:
+    return OutboxEvent(
+        row.id, row.event_id, row.recording_id, row.detail_type, row.detail, row.created_at, row.attempts
+    )

@@ -1,0 +1,143 @@
+"""The platform tables, as SQLAlchemy Core metadata.
+
+The alembic revisions under `ras_platform/migrations/versions` create these; a test compares the
+migrated database with this metadata so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+
+# Dagster's storage keeps its own `alembic_version`; ours must not collide when they share a database.
+VERSION_TABLE = "ras_alembic_version"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite stores them naive, PostgreSQL as timestamptz."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the state store only stores aware UTC times")
+        value = value.astimezone(UTC)
+        # SQLite's DATETIME drops the offset; keeping every value in UTC keeps them comparable.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("recording_id", String(64), primary_key=True),
+    Column("metadata", JSON, nullable=False),
+    # Last change-log version of this recording; the row doubles as the per-recording lock.
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("validated_at", UtcDateTime, nullable=True),
+)
+
+job_states = Table(
+    "job_states",
+    metadata,
+    Column("recording_id", String(64), ForeignKey("recordings.recording_id"), primary_key=True),
+    Column("job_type", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ema_job_id", String(255), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    # Dispatch asks for "pending jobs, oldest first" every tick.
+    Index("ix_job_states_state_updated_at", "state", "updated_at"),
+)
+
+state_changes = Table(
+    "state_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("recording_id", String(64), ForeignKey("recordings.recording_id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("job_type", String(64), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ema_job_id", String(255), nullable=True),
+    Column("source", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+    # Also the index for "change log of a recording, by version".
+    UniqueConstraint("recording_id", "version", name="uq_state_changes_recording_version"),
+)
+
+callback_inbox = Table(
+    "callback_inbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("recording_id", String(64), ForeignKey("recordings.recording_id"), nullable=False),
+    Column("job_id", String(255), nullable=False),
+    Column("job_kind", String(64), nullable=False),
+    Column("job_state", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("dedupe_key", String(512), nullable=False, unique=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("processed_at", UtcDateTime, nullable=True),
+    Column("outcome", String(16), nullable=True),
+    # The callback sensor reads only unprocessed rows; a partial index keeps that independent of history.
+    Index(
+        "ix_callback_inbox_unprocessed",
+        "id",
+        postgresql_where=text("processed_at IS NULL"),
+        sqlite_where=text("processed_at IS NULL"),
+    ),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("recording_id", String(64), ForeignKey("recordings.recording_id"), nullable=False),
+    Column("detail_type", String(128), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
+)

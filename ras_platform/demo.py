@@ -1,0 +1,133 @@
+"""`ras demo`: the whole platform on one machine, processing N synthetic recordings end to end."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from ras_core import catalogue
+from ras_platform.stack import Stack
+
+TERMINAL_OVERALL = {"completed", "failed"}
+
+
+def demo_metadata(recording_id: str, duration_s: float, fps: float = 25.0) -> dict:
+    half = duration_s / 2
+    return {
+        "recording_id": recording_id,
+        "fps": fps,
+        "duration_s": duration_s,
+        "pitch": {"length_m": 105.0, "width_m": 68.0},
+        "video_uris": [f"s3://videos/{recording_id}/panorama.mp4"],
+        "periods": [
+            {"id": 1, "start_s": 0.0, "end_s": half},
+            {"id": 2, "start_s": half, "end_s": duration_s},
+        ],
+        "home_team": "Home FC",
+        "away_team": "Away FC",
+    }
+
+
+class ApiClient:
+    """What Zola does: register, start jobs, read analytics."""
+
+    def __init__(self, base_url: str, zola_token: str):
+        self.http = httpx.Client(base_url=base_url, timeout=30, headers={"X-Token": zola_token})
+
+    def register(self, metadata: dict) -> None:
+        self.http.put(f"/recordings/{metadata['recording_id']}", json=metadata).raise_for_status()
+
+    def start_jobs(self, recording_id: str, **body: object) -> dict:
+        answer = self.http.post(f"/recordings/{recording_id}/jobs", json=body)
+        answer.raise_for_status()
+        return answer.json()
+
+    def analytics(self, recording_id: str) -> dict:
+        answer = self.http.get(f"/recordings/{recording_id}/analytics")
+        answer.raise_for_status()
+        return answer.json()
+
+
+def progress_line(recording_id: str, analytics: dict) -> str:
+    jobs = analytics["jobs"]
+    done = sum(job["state"] == "completed" for job in jobs)
+    marks = " ".join(f"{job['job_type']}={job['state']}" for job in jobs if job["state"] != "completed")
+    return f"{recording_id:>12}  {analytics['overall_state']:<9} {done}/{len(jobs)} completed  {marks}"
+
+
+def wait_until_done(
+    api: ApiClient, recording_ids: list[str], *, timeout_s: float, out=sys.stdout
+) -> dict[str, dict]:
+    """Poll analytics, printing a line whenever a recording's progress changes."""
+    last: dict[str, str] = {}
+    latest: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for recording_id in recording_ids:
+            try:
+                latest[recording_id] = api.analytics(recording_id)
+            except httpx.HTTPError:
+                continue  # the API may be restarting (chaos run); ask again next round
+            line = progress_line(recording_id, latest[recording_id])
+            if last.get(recording_id) != line:
+                print(f"{datetime.now():%H:%M:%S} {line}", file=out, flush=True)
+                last[recording_id] = line
+        if len(latest) == len(recording_ids) and all(
+            a["overall_state"] in TERMINAL_OVERALL for a in latest.values()
+        ):
+            break
+        time.sleep(1.0)
+    return latest
+
+
+def run_demo(
+    *,
+    recordings: int,
+    duration_s: float,
+    exit_when_done: bool,
+    home: Path | None,
+    timeout_s: float,
+    simulator_args: list[str],
+) -> int:
+    home = home or Path(".ras") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
+    stack = Stack(home=home, settings_env={}, simulator_args=simulator_args)
+    print(f"starting the platform in {stack.home} (logs in {stack.home / 'logs'}) ...", flush=True)
+    started = time.monotonic()
+    with stack:
+        print(
+            f"  Dagster UI      {stack.dagster_url}  (assets, runs, sensors)\n"
+            f"  API             {stack.api_url}/docs\n"
+            f"  EMA simulator   {stack.ema_url}/stats\n"
+            f"  files           {stack.home / 'data' / 'objects'}\n"
+            f"  domain events   {stack.home / 'data' / 'events.jsonl'}",
+            flush=True,
+        )
+        api = ApiClient(stack.api_url, stack.settings.zola_token)
+        ids = [f"demo-{i:03d}" for i in range(1, recordings + 1)]
+        for recording_id in ids:
+            api.register(demo_metadata(recording_id, duration_s))
+            api.start_jobs(recording_id)
+        print(
+            f"registered {len(ids)} recordings of {duration_s:.0f} s; {len(catalogue.JOB_TYPES)} jobs each",
+            flush=True,
+        )
+        final = wait_until_done(api, ids, timeout_s=timeout_s)
+        failed = [r for r, a in final.items() if a["overall_state"] != "completed"]
+        print(
+            f"done in {time.monotonic() - started:.0f} s: {len(ids) - len(failed)} completed, "
+            f"{len(failed)} not completed {failed or ''}",
+            flush=True,
+        )
+        if exit_when_done:
+            return 1 if failed or len(final) < len(ids) else 0
+        print("the platform keeps running; Ctrl-C stops every process", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nstopping ...", flush=True)
+    return 0

@@ -1,0 +1,224 @@
+"""What the sensors and runs decide, without Dagster: dispatch, callbacks, completion, retries.
+
+The sensors in `sensors/` call these functions and turn their plans into Dagster run requests and
+asset events. Keeping the decisions here means they are tested against a real state store and object
+store without a Dagster instance, and the dependency order lives in exactly one place (`ready_jobs`),
+read from the catalogue.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ras_core import catalogue
+from ras_core.catalogue import JobType, ProcessedOutput
+from ras_core.states import JobState, Source
+from ras_platform.object_store import ObjectStore
+from ras_platform.state_store import JobStatus, StateStore
+
+# A job left `scheduled` without an EMA job id this long lost its trigger run (a crash between the
+# dispatch commit and the run launch): dispatch asks again, and EMA's Idempotency-Key dedupes.
+STUCK_TRIGGER_AFTER = timedelta(seconds=90)
+# A job left `succeeded` this long lost its import request; the callback sensor asks again.
+STUCK_IMPORT_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    recording_id: str
+    job_type: str
+    attempt: int
+
+    def encode(self) -> str:
+        return f"{self.recording_id}:{self.job_type}:{self.attempt}"
+
+    @classmethod
+    def decode(cls, value: str) -> JobRef:
+        recording_id, job_type, attempt = value.rsplit(":", 2)
+        return cls(recording_id, job_type, int(attempt))
+
+
+@dataclass
+class DispatchPlan:
+    ema_jobs: list[JobRef] = field(default_factory=list)
+    # recording → processed outputs to build (platform-computed jobs)
+    platform_imports: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+def ready_jobs(statuses: list[JobStatus]) -> list[JobStatus]:
+    """Pending jobs whose upstream job types are all completed: the only dependency rule."""
+    state = {s.job_type: s.state for s in statuses}
+    return [
+        s
+        for s in statuses
+        if s.state is JobState.PENDING
+        and all(state.get(dep) is JobState.COMPLETED for dep in catalogue.job_type(s.job_type).depends_on)
+    ]
+
+
+def plan_dispatch(store: StateStore, *, now: datetime | None = None, limit: int = 500) -> DispatchPlan:
+    """Schedule every ready job of every validated recording that has pending work."""
+    now = now or datetime.now(UTC)
+    plan = DispatchPlan()
+    recordings = {s.recording_id for s in store.jobs_in_state(JobState.PENDING, limit=limit)}
+    for recording_id in sorted(recordings):
+        if not store.is_validated(recording_id):
+            continue  # the `recording` asset has not validated it yet
+        for status in ready_jobs(store.job_states(recording_id)):
+            result = store.transition(
+                recording_id, status.job_type, JobState.SCHEDULED, source=Source.DISPATCH
+            )
+            if result.decision.applied:
+                _add_to_plan(plan, result.status)
+    for status in store.jobs_in_state(JobState.SCHEDULED, limit=limit):
+        if status.ema_job_id is None and now - _aware(status.updated_at) > STUCK_TRIGGER_AFTER:
+            _add_to_plan(plan, status)
+    return plan
+
+
+def _add_to_plan(plan: DispatchPlan, status: JobStatus) -> None:
+    job = catalogue.job_type(status.job_type)
+    if job.is_ema:
+        plan.ema_jobs.append(JobRef(status.recording_id, status.job_type, status.attempt))
+    else:
+        plan.platform_imports[status.recording_id].update(job.processed_outputs)
+
+
+@dataclass(frozen=True)
+class RawMaterialization:
+    recording_id: str
+    raw_name: str
+    key: str
+    uri: str
+    size: int
+    ema_job_id: str | None
+    attempt: int
+
+
+@dataclass
+class InboxPlan:
+    raw_materializations: list[RawMaterialization] = field(default_factory=list)
+    imports: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    applied: int = 0
+    ignored: int = 0
+    deferred: int = 0
+
+
+def process_inbox(
+    store: StateStore, objects: ObjectStore, *, max_attempts: int, limit: int = 200
+) -> InboxPlan:
+    """Apply unprocessed callbacks to the state machine; plan raw events and import runs."""
+    plan = InboxPlan()
+    for callback in store.pending_callbacks(limit=limit):
+        result = store.apply_callback(callback)
+        if result is None:
+            plan.deferred += 1
+            continue
+        if not result.decision.applied:
+            plan.ignored += 1
+            continue
+        plan.applied += 1
+        status = result.status
+        if status.state is JobState.SUCCEEDED:
+            _on_ema_succeeded(store, objects, status, plan, max_attempts=max_attempts)
+        elif status.state is JobState.FAILED:
+            retry_if_allowed(store, status, max_attempts=max_attempts, source=Source.CALLBACK)
+    return plan
+
+
+def _on_ema_succeeded(
+    store: StateStore, objects: ObjectStore, status: JobStatus, plan: InboxPlan, *, max_attempts: int
+) -> None:
+    job = catalogue.job_type(status.job_type)
+    found: list[RawMaterialization] = []
+    for raw in job.raw_outputs:
+        key = raw.key(status.recording_id)
+        info = objects.stat(key)
+        if info is None:
+            fail_job(
+                store,
+                status.recording_id,
+                job.name,
+                f"EMA reported succeeded but {key} was not uploaded",
+                source=Source.CALLBACK,
+                max_attempts=max_attempts,
+            )
+            return
+        found.append(
+            RawMaterialization(
+                status.recording_id,
+                raw.name,
+                key,
+                objects.uri(key),
+                info.size,
+                status.ema_job_id,
+                status.attempt,
+            )
+        )
+    plan.raw_materializations.extend(found)
+    plan.imports[status.recording_id].update(imports_after_success(objects, status.recording_id, job))
+
+
+def imports_after_success(objects: ObjectStore, recording_id: str, job: JobType) -> set[str]:
+    """Processed outputs that read this job's raw files and have every raw input in place."""
+    produced = {raw.name for raw in job.raw_outputs}
+    return {
+        out.name
+        for out in catalogue.PROCESSED_OUTPUTS
+        if produced & set(out.raw_inputs)
+        and all(objects.exists(catalogue.raw_output(r).key(recording_id)) for r in out.raw_inputs)
+    }
+
+
+def fail_job(
+    store: StateStore,
+    recording_id: str,
+    job_type: str,
+    reason: str,
+    *,
+    source: Source,
+    max_attempts: int,
+    retryable: bool = True,
+) -> JobStatus:
+    result = store.transition(recording_id, job_type, JobState.FAILED, source=source, reason=reason)
+    if retryable and result.decision.applied:
+        return retry_if_allowed(store, result.status, max_attempts=max_attempts, source=source)
+    return result.status
+
+
+def retry_if_allowed(store: StateStore, status: JobStatus, *, max_attempts: int, source: Source) -> JobStatus:
+    """Send a failed job back to pending (a new attempt) while attempts remain."""
+    if status.state is not JobState.FAILED or status.attempt >= max_attempts:
+        return status
+    reason = f"retry {status.attempt + 1}/{max_attempts} after: {status.reason}"
+    return store.transition(
+        status.recording_id, status.job_type, JobState.PENDING, source=source, reason=reason
+    ).status
+
+
+def complete_if_imported(
+    store: StateStore, recording_id: str, job_type: str, imported_at: dict[str, datetime | None]
+) -> bool:
+    """Mark a succeeded job completed once every processed output it owns was imported after it
+    succeeded. `imported_at` maps output name → time of its latest successful import."""
+    status = store.job_status(recording_id, job_type)
+    if status.state is not JobState.SUCCEEDED:
+        return status.state is JobState.COMPLETED
+    since = _aware(status.updated_at)
+    job = catalogue.job_type(job_type)
+    if not all(
+        (t := imported_at.get(name)) is not None and _aware(t) >= since for name in job.processed_outputs
+    ):
+        return False
+    store.transition(recording_id, job_type, JobState.COMPLETED, source=Source.IMPORT)
+    return True
+
+
+def processed_outputs_of(names: set[str]) -> list[ProcessedOutput]:
+    return [out for out in catalogue.PROCESSED_OUTPUTS if out.name in names]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

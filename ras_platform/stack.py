@@ -1,0 +1,225 @@
+"""Start the embedded platform as processes on loopback: EMA simulator, API, Dagster webserver and
+daemon. Used by `ras demo`, the end-to-end tests and the chaos run (which kills and restarts them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+from ras_platform.settings import Settings
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def embedded_dagster_yaml(storage_postgres_url: str | None = None) -> dict:
+    """The Dagster instance of one machine: SQLite (or PostgreSQL) storage, a queued coordinator
+    that dequeues every second, and a cap on concurrent EMA-trigger runs."""
+    config: dict = {
+        "telemetry": {"enabled": False},
+        "run_queue": {
+            "max_concurrent_runs": 6,
+            "dequeue_interval_seconds": 1,
+            "tag_concurrency_limits": [{"key": "ras/kind", "value": "ema-trigger", "limit": 1}],
+        },
+        "sensors": {"use_threads": True, "num_workers": 3},
+        "run_monitoring": {
+            "enabled": True,
+            "start_timeout_seconds": 180,
+            "max_resume_run_attempts": 0,
+            "poll_interval_seconds": 30,
+        },
+        "run_retries": {"enabled": False},
+    }
+    if storage_postgres_url:
+        config["storage"] = {"postgres": {"postgres_url": storage_postgres_url}}
+    return config
+
+
+@dataclass
+class ProcessSpec:
+    name: str
+    argv: list[str]
+    health_url: str | None
+
+
+@dataclass
+class Stack:
+    """The four processes of the embedded platform, with their logs under `home/logs`."""
+
+    home: Path
+    settings_env: dict[str, str]
+    simulator_args: list[str] = field(default_factory=list)
+    dagster_postgres_url: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.home = self.home.absolute()
+        for name in ("api", "ema", "dagster"):
+            self.ports.setdefault(name, free_port())
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        (self.dagster_home / "dagster.yaml").write_text(
+            yaml.safe_dump(embedded_dagster_yaml(self.dagster_postgres_url), sort_keys=False)
+        )
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['api']}"
+
+    @property
+    def dagster_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['dagster']}"
+
+    @property
+    def ema_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['ema']}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "RAS_DATA_DIR": str(self.home / "data"),
+            "RAS_API_BASE_URL": self.api_url,
+            "RAS_DAGSTER_URL": self.dagster_url,
+            "RAS_EMA_BASE_URL": self.ema_url,
+            "DAGSTER_HOME": str(self.dagster_home),
+            **self.settings_env,
+        }
+        return env
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(**{k[4:].lower(): v for k, v in self.env.items() if k.startswith("RAS_")})
+
+    def specs(self) -> list[ProcessSpec]:
+        settings = self.settings
+        workspace = str(Path(__file__).resolve().parent.parent / "workspace.yaml")
+        return [
+            ProcessSpec(
+                "ema",
+                [
+                    str(BIN / "ema-simulator"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.ports["ema"]),
+                    "--api-key",
+                    settings.ema_api_key,
+                    "--callback-token",
+                    settings.ema_token,
+                    *self.simulator_args,
+                ],
+                f"{self.ema_url}/health",
+            ),
+            ProcessSpec(
+                "api",
+                [
+                    str(BIN / "uvicorn"),
+                    "ras_api.app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.ports["api"]),
+                    "--log-level",
+                    "warning",
+                ],
+                f"{self.api_url}/health",
+            ),
+            ProcessSpec(
+                "webserver",
+                [
+                    str(BIN / "dagster-webserver"),
+                    "-w",
+                    workspace,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.ports["dagster"]),
+                ],
+                f"{self.dagster_url}/server_info",
+            ),
+            ProcessSpec("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], None),
+        ]
+
+    def start(self, only: str | None = None) -> None:
+        for spec in self.specs():
+            if only in (None, spec.name):
+                log = open(self.home / "logs" / f"{spec.name}.log", "ab")  # noqa: SIM115 - owned by the child
+                self.processes[spec.name] = subprocess.Popen(
+                    spec.argv,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=self.home,
+                )
+        for spec in self.specs():
+            if only in (None, spec.name) and spec.health_url:
+                self._wait_healthy(spec)
+
+    def _wait_healthy(self, spec: ProcessSpec, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.processes[spec.name].poll() is not None:
+                raise RuntimeError(f"{spec.name} exited; see {self.home / 'logs' / (spec.name + '.log')}")
+            try:
+                if httpx.get(spec.health_url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"{spec.name} not healthy after {timeout_s} s")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name, None)
+        if process and process.poll() is None:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=30)
+
+    def restart(self, name: str) -> None:
+        self.kill(name)
+        self.start(only=name)
+
+    def stop(self) -> None:
+        for name in ("daemon", "webserver", "api", "ema"):
+            process = self.processes.get(name)
+            if process and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for name, process in list(self.processes.items()):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            self.processes.pop(name)
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,136 @@
+"""`ema_callback_sensor`: applies inbox callbacks to the state machine, reports raw EMA assets
+materialized and asks for import runs, grouping the ready imports of one recording into one run."""
+
+import hashlib
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetRecordsFilter,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from ras_assets.jobs import import_processed_job
+from ras_assets.raw import raw_asset_key
+from ras_core import catalogue
+from ras_core.states import JobState
+from ras_platform.orchestration import (
+    STUCK_IMPORT_AFTER,
+    RawMaterialization,
+    complete_if_imported,
+    imports_after_success,
+    process_inbox,
+)
+from ras_platform.state_store import StateStore
+from resources import EmaResource, ObjectStoreResource, StateStoreResource
+
+CALLBACKS_PER_TICK = 200  # bounds a tick well under Dagster's 60 s sensor timeout
+
+
+def _raw_event(raw: RawMaterialization) -> AssetMaterialization:
+    return AssetMaterialization(
+        asset_key=raw_asset_key(raw.raw_name),
+        partition=raw.recording_id,
+        description=f"uploaded by EMA job {raw.ema_job_id}",
+        metadata={
+            "ema_job_id": raw.ema_job_id or "-",
+            "uri": raw.uri,
+            "size_bytes": raw.size,
+            "attempt": raw.attempt,
+        },
+    )
+
+
+def import_run_request(
+    store: StateStore, recording_id: str, outputs: set[str], *, salt: str = ""
+) -> RunRequest:
+    """One run for every output of this recording that is ready now; keyed by the attempts that
+    produced its inputs, so a repeated request for the same inputs is launched once."""
+    attempts = sorted(
+        f"{job}@{store.job_status(recording_id, job).attempt}"
+        for job in {
+            catalogue.job_of_raw(raw).name
+            for out in outputs
+            for raw in catalogue.processed_output(out).raw_inputs
+        }
+        | {catalogue.job_of_processed(out).name for out in outputs}
+    )
+    names = sorted(outputs)
+    digest = hashlib.sha1(f"{names}{attempts}{salt}".encode()).hexdigest()[:16]
+    return RunRequest(
+        run_key=f"import:{recording_id}:{digest}",
+        job_name=import_processed_job.name,
+        partition_key=recording_id,
+        asset_selection=[AssetKey(name) for name in names],
+        tags={"ras/recording": recording_id, "ras/outputs": ",".join(names)},
+    )
+
+
+def _sweep_stuck_imports(
+    context: SensorEvaluationContext, store: StateStore, objects, requests: dict[str, set[str]]
+) -> list[RunRequest]:
+    """Jobs left `succeeded` (a crash lost their import request, or two imports raced on completion)."""
+    now = datetime.now(UTC)
+    bucket = str(int(time.time() // STUCK_IMPORT_AFTER.total_seconds()))
+    retries: list[RunRequest] = []
+    for status in store.jobs_in_state(JobState.SUCCEEDED, limit=100):
+        updated = status.updated_at if status.updated_at.tzinfo else status.updated_at.replace(tzinfo=UTC)
+        if status.recording_id in requests or now - updated < STUCK_IMPORT_AFTER:
+            continue
+        job = catalogue.job_type(status.job_type)
+        imported = {
+            name: _latest_materialization(context, name, status.recording_id)
+            for name in job.processed_outputs
+        }
+        if complete_if_imported(store, status.recording_id, job.name, imported):
+            continue
+        outputs = imports_after_success(objects, status.recording_id, job)
+        if outputs:
+            retries.append(import_run_request(store, status.recording_id, outputs, salt=bucket))
+    return retries
+
+
+def _latest_materialization(
+    context: SensorEvaluationContext, asset: str, recording_id: str
+) -> datetime | None:
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[recording_id]), limit=1
+    ).records
+    return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+
+
+@sensor(
+    name="ema_callback_sensor",
+    minimum_interval_seconds=5,
+    jobs=[import_processed_job],
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Applies EMA callbacks from the durable inbox, reports raw EMA outputs materialized "
+    "and launches one import run per recording for the outputs that became ready.",
+)
+def ema_callback_sensor(
+    context: SensorEvaluationContext,
+    state_store: StateStoreResource,
+    object_store: ObjectStoreResource,
+    ema: EmaResource,
+) -> SensorResult:
+    store, objects = state_store.store, object_store.store
+    plan = process_inbox(store, objects, max_attempts=ema.max_attempts, limit=CALLBACKS_PER_TICK)
+    imports: dict[str, set[str]] = defaultdict(set, {k: set(v) for k, v in plan.imports.items() if v})
+    run_requests = [import_run_request(store, rec, outputs) for rec, outputs in sorted(imports.items())]
+    run_requests += _sweep_stuck_imports(context, store, objects, imports)
+    if plan.applied or plan.ignored or plan.deferred:
+        context.log.info(
+            f"callbacks applied={plan.applied} ignored={plan.ignored} deferred={plan.deferred}; "
+            f"raw outputs={len(plan.raw_materializations)} import runs={len(run_requests)}"
+        )
+    return SensorResult(
+        run_requests=run_requests,
+        asset_events=[_raw_event(raw) for raw in plan.raw_materializations],
+    )

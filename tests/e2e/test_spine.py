@@ -1,0 +1,156 @@
+"""End to end on the embedded default: the real processes on loopback, recordings from POST /jobs
+to every job completed (tier 3 of style.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ras_core import catalogue
+from ras_platform.demo import ApiClient, demo_metadata, wait_until_done
+from ras_platform.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+RECORDINGS = ["e2e-001", "e2e-002", "e2e-003"]
+DURATION_S = 60.0
+FAULTS = [
+    "--job-duration-s=0.5",
+    "--duplicate-rate=0.3",
+    "--out-of-order-rate=0.3",
+    "--stale-rate=0.3",
+    "--transient-trigger-failures=1",
+    "--fail-first-attempt=shot-details",
+    "--early-callback",
+    "--seed=7",
+]
+
+
+def run_scenario(
+    home: Path, simulator_args: list[str]
+) -> tuple[Stack, dict[str, dict], dict[str, list[dict]]]:
+    stack = Stack(home=home, settings_env={}, simulator_args=simulator_args)
+    with stack:
+        api = ApiClient(stack.api_url, stack.settings.zola_token)
+        for recording_id in RECORDINGS:
+            api.register(demo_metadata(recording_id, DURATION_S))
+            accepted = api.start_jobs(recording_id)
+            assert accepted["run_id"]
+        final = wait_until_done(api, RECORDINGS, timeout_s=420)
+        logs = {r: api.http.get(f"/recordings/{r}/analytics/logs").json()["entries"] for r in RECORDINGS}
+        stats = httpx.get(f"{stack.ema_url}/stats").json()
+        (home / "ema-stats.json").write_text(json.dumps(stats))
+        wait_for_events(stack, expected=len(RECORDINGS) * 4)
+    return stack, final, logs
+
+
+def wait_for_events(stack: Stack, expected: int, timeout_s: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    events_file = stack.home / "data" / "events.jsonl"
+    while time.monotonic() < deadline:
+        if events_file.exists() and len(events_file.read_text().splitlines()) >= expected:
+            return
+        time.sleep(0.5)
+
+
+def processed_digests(home: Path) -> dict[str, str]:
+    root = home / "data" / "objects" / "processed"
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def assert_dependency_order(entries: list[dict]) -> None:
+    """No job was scheduled before every job it depends on had completed (for that attempt)."""
+    completed: set[str] = set()
+    for entry in entries:
+        if entry["outcome"] != "applied":
+            continue
+        if entry["to_state"] == "completed":
+            completed.add(entry["job_type"])
+        elif entry["to_state"] == "pending":
+            completed.discard(entry["job_type"])
+        elif entry["to_state"] == "scheduled":
+            missing = set(catalogue.job_type(entry["job_type"]).depends_on) - completed
+            assert not missing, f"{entry['job_type']} scheduled before {missing} completed: {entry}"
+
+
+def assert_no_transition_applied_twice(entries: list[dict]) -> None:
+    applied = Counter(
+        (e["job_type"], e["attempt"], e["from_state"], e["to_state"])
+        for e in entries
+        if e["outcome"] == "applied"
+    )
+    doubled = {k: n for k, n in applied.items() if n > 1}
+    assert not doubled, doubled
+    versions = [e["version"] for e in entries]
+    assert versions == list(range(1, len(entries) + 1)), "change-log versions must be contiguous"
+
+
+def events_by_type(home: Path) -> Counter:
+    lines = (home / "data" / "events.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in lines]
+    ids = [json.loads(e["Detail"])["event_id"] for e in entries]
+    assert len(ids) == len(set(ids)), "a domain event was published twice"
+    return Counter(e["DetailType"] for e in entries)
+
+
+@pytest.fixture(scope="module")
+def clean_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, dict], dict[str, list[dict]]]:
+    home = tmp_path_factory.mktemp("clean")
+    _, final, logs = run_scenario(home, ["--job-duration-s=0.5"])
+    return home, final, logs
+
+
+def test_three_recordings_complete_in_dependency_order(clean_run) -> None:
+    home, final, logs = clean_run
+    for recording_id in RECORDINGS:
+        states = {job["job_type"]: job["state"] for job in final[recording_id]["jobs"]}
+        assert states == dict.fromkeys(catalogue.job_type_names(), "completed"), states
+        assert_dependency_order(logs[recording_id])
+        assert_no_transition_applied_twice(logs[recording_id])
+        for out in catalogue.PROCESSED_OUTPUTS:
+            assert (home / "data" / "objects" / out.key(recording_id)).stat().st_size > 0
+    assert events_by_type(home) == {
+        "EventDetectionProcessedV1": 3,
+        "ShotDetailsProcessedV1": 3,
+        "MatchReportProcessedV1": 3,
+        "RecordingAnalysisProcessedV1": 3,
+    }
+
+
+def test_faults_end_in_the_same_states_and_files(clean_run, tmp_path: Path) -> None:
+    clean_home, clean_final, _ = clean_run
+    _, final, logs = run_scenario(tmp_path, FAULTS)
+    stats = json.loads((tmp_path / "ema-stats.json").read_text())
+    # The knobs really fired: otherwise this test would prove nothing.
+    assert stats["duplicates_sent"] > 0 and stats["stale_sent"] > 0 and stats["transient_failures"] > 0, stats
+    for recording_id in RECORDINGS:
+        assert (
+            final[recording_id]["overall_state"] == clean_final[recording_id]["overall_state"] == "completed"
+        )
+        entries = logs[recording_id]
+        assert_dependency_order(entries)
+        assert_no_transition_applied_twice(entries)
+        outcomes = Counter(e["outcome"] for e in entries)
+        shot = [
+            e
+            for e in entries
+            if e["job_type"] == "shot-details" and e["to_state"] == "failed" and e["outcome"] == "applied"
+        ]
+        assert shot, "shot-details was configured to fail once and be retried"
+        assert outcomes["applied"] > 0
+    assert any(Counter(e["outcome"] for e in logs[r])["stale"] for r in RECORDINGS)
+    assert processed_digests(tmp_path) == processed_digests(clean_home)
+    events_by_type(tmp_path)

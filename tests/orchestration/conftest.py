@@ -1,0 +1,1 @@
+from tests.orchestration.support import platform  # noqa: F401 - the fixture

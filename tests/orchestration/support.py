@@ -1,0 +1,85 @@
+"""Tier 2: assets and sensors against a temporary Dagster instance with real local resources."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, instance_for_test
+
+from ras_core import catalogue
+from ras_core.recording import RecordingMetadata, parse_recording_metadata
+from ras_core.states import JobState, Source
+from ras_platform.object_store import LocalObjectStore
+from ras_platform.state_store import StateStore
+from resources import EmaResource, ObjectStoreResource, StateStoreResource
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+RAW_FIXTURES = {
+    "event-detection": "event-detection-v3.json",
+    "player-tracking": "player-tracking-v3.csv",
+    "ball-tracking": "ball-tracking-v3.csv",
+    "match-momentum": "match-momentum.csv",
+    "physical-metrics": "physical-metrics.parquet",
+    "match-details": "match-details.csv",
+    "shot-details": "shot-details.json",
+    "match-report": "match-report.json",
+}
+SIGNING_KEY = "test-signing-key"
+UNREACHABLE = "http://127.0.0.1:9"  # nothing listens: these tests must not need EMA or the API
+
+
+@dataclass
+class Platform:
+    instance: DagsterInstance
+    store: StateStore
+    objects: LocalObjectStore
+    recording: RecordingMetadata
+    resources: dict
+
+    @property
+    def recording_id(self) -> str:
+        return self.recording.recording_id
+
+    def put_raw(self, raw_name: str, fixture: str | None = None) -> None:
+        source = FIXTURES / "raw" / (fixture or RAW_FIXTURES[raw_name])
+        self.objects.put_file(catalogue.raw_output(raw_name).key(self.recording_id), source)
+
+    def overwrite_raw(self, raw_name: str, fixture: str) -> None:
+        """Raw files are write-once through the store; a test corrupting one goes around it."""
+        target = self.objects.local_path(catalogue.raw_output(raw_name).key(self.recording_id))
+        assert target is not None
+        shutil.copyfile(FIXTURES / "raw" / fixture, target)
+
+    def walk_to_succeeded(self, job_type: str, ema_job_id: str = "ema-1") -> None:
+        store, rec = self.store, self.recording_id
+        store.transition(rec, job_type, JobState.SCHEDULED, source=Source.DISPATCH)
+        status = store.job_status(rec, job_type)
+        store.record_ema_job_id(rec, job_type, status.attempt, f"{ema_job_id}-{status.attempt}")
+        store.transition(rec, job_type, JobState.SUCCEEDED, source=Source.CALLBACK)
+
+    def state(self, job_type: str) -> JobState:
+        return self.store.job_status(self.recording_id, job_type).state
+
+
+@pytest.fixture
+def platform(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'ras.sqlite'}"
+    store = StateStore(url)
+    objects = LocalObjectStore(tmp_path / "objects", base_url=UNREACHABLE, signing_key=SIGNING_KEY)
+    recording = parse_recording_metadata(json.loads((FIXTURES / "recording.json").read_text()))
+    store.register_recording(recording)
+    store.mark_validated(recording.recording_id)
+    resources = {
+        "state_store": StateStoreResource(database_url=url),
+        "object_store": ObjectStoreResource(
+            kind="local", root=str(tmp_path / "objects"), base_url=UNREACHABLE, signing_key=SIGNING_KEY
+        ),
+        "ema": EmaResource(base_url=UNREACHABLE, api_key="k", max_attempts=2, api_base_url=UNREACHABLE),
+    }
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("recordings", [recording.recording_id])
+        yield Platform(instance, store, objects, recording, resources)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from dagster import AssetCheckKey, AssetKey, materialize
+
+from ras_assets.processed import processed_assets
+from ras_core import catalogue
+from ras_core.states import JobState, Source
+from tests.orchestration.support import RAW_FIXTURES, Platform
+
+EMA_JOBS = [job.name for job in catalogue.JOB_TYPES if job.is_ema]
+
+
+def _materialize(platform: Platform, names: list[str], *, raise_on_error: bool = True):
+    return materialize(
+        processed_assets,
+        selection=names,
+        partition_key=platform.recording_id,
+        instance=platform.instance,
+        resources=platform.resources,
+        raise_on_error=raise_on_error,
+    )
+
+
+def _latest_metadata(platform: Platform, asset: str) -> dict:
+    event = platform.instance.get_latest_materialization_event(AssetKey(asset))
+    assert event is not None and event.asset_materialization is not None
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_every_import_asset_builds_its_processed_file_and_completes_its_job(platform: Platform) -> None:
+    for raw_name in RAW_FIXTURES:
+        platform.put_raw(raw_name)
+    for job in EMA_JOBS:
+        platform.walk_to_succeeded(job)
+    platform.store.transition(
+        platform.recording_id, "training-clips", JobState.SCHEDULED, source=Source.DISPATCH
+    )
+
+    result = _materialize(platform, [out.name for out in catalogue.PROCESSED_OUTPUTS])
+
+    assert result.success
+    for out in catalogue.PROCESSED_OUTPUTS:
+        assert platform.objects.exists(out.key(platform.recording_id)), out.name
+    for job in catalogue.JOB_TYPES:
+        assert platform.state(job.name) is JobState.COMPLETED, job.name
+    tracking = _latest_metadata(platform, "player_tracking")
+    assert tracking["rows"] > 0 and tracking["frames"] > 0 and tracking["size_bytes"] > 0
+    assert tracking["job_attempt"] == 1 and tracking["ema_job_id"] == "ema-1-1"
+    events = _latest_metadata(platform, "events")
+    assert events["schema_version"] == "3"
+    kinds = {e.detail_type for e in platform.store.pending_events()}
+    assert kinds == {
+        "EventDetectionProcessedV1",
+        "ShotDetailsProcessedV1",
+        "MatchReportProcessedV1",
+        "RecordingAnalysisProcessedV1",
+    }
+
+
+def test_a_corrupt_raw_file_fails_the_check_and_keeps_the_previous_processed_file(platform: Platform) -> None:
+    platform.put_raw("event-detection")
+    platform.walk_to_succeeded("event-detection")
+    assert _materialize(platform, ["events"]).success
+    key = catalogue.processed_output("events").key(platform.recording_id)
+    before = platform.objects.get_bytes(key)
+
+    # A re-run whose EMA output is malformed.
+    platform.store.transition(platform.recording_id, "event-detection", JobState.PENDING, source=Source.API)
+    platform.overwrite_raw("event-detection", "event-detection-missing-field.json")
+    platform.walk_to_succeeded("event-detection")
+    result = _materialize(platform, ["events"], raise_on_error=False)
+
+    assert not result.success
+    assert platform.objects.get_bytes(key) == before
+    check = platform.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [AssetCheckKey(AssetKey("events"), "schema_valid")]
+    )[AssetCheckKey(AssetKey("events"), "schema_valid")]
+    description = check.event.dagster_event.event_specific_data.description
+    assert "raw/event-detection/" in description and "expected" in description
+    status = platform.store.job_status(platform.recording_id, "event-detection")
+    # Attempt 2 of max_attempts=2: no automatic re-trigger, the job stays failed with the check's reason.
+    assert status.state is JobState.FAILED and status.attempt == 2
+    assert "raw/event-detection/" in (status.reason or "")

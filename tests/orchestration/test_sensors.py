@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from itertools import count
+
+from dagster import AssetKey, build_sensor_context
+
+from ras_core.states import JobState, Source
+from sensors.dispatch import dispatch_sensor
+from sensors.ema_callbacks import ema_callback_sensor
+from tests.orchestration.support import Platform
+
+_emitted = count()
+
+
+def _callback(platform: Platform, job_type: str, state: str, job_id: str | None = None) -> None:
+    status = platform.store.job_status(platform.recording_id, job_type)
+    platform.store.add_callback(
+        platform.recording_id,
+        {
+            "job_id": job_id or status.ema_job_id,
+            "job_kind": job_type,
+            "job_state": state,
+            "job_exit_code": None,
+            "job_reason": None,
+            "emitted_at": f"2026-11-23T12:00:{next(_emitted):02d}Z",
+        },
+    )
+
+
+def _schedule(platform: Platform, job_type: str) -> None:
+    platform.store.transition(platform.recording_id, job_type, JobState.SCHEDULED, source=Source.DISPATCH)
+    platform.store.record_ema_job_id(platform.recording_id, job_type, 1, f"ema-{job_type}")
+
+
+def _tick(sensor, platform: Platform):
+    context = build_sensor_context(instance=platform.instance, resources=platform.resources)
+    return sensor(context)
+
+
+def _triggered(result) -> list[str]:
+    return sorted(
+        job
+        for request in result.run_requests
+        if request.job_name == "trigger_ema_jobs"
+        for job in request.run_config["ops"]["trigger_ema"]["config"]["jobs"]
+    )
+
+
+def _complete(platform: Platform, job_type: str) -> None:
+    for state in (JobState.SCHEDULED, JobState.SUCCEEDED, JobState.COMPLETED):
+        platform.store.transition(platform.recording_id, job_type, state, source=Source.IMPORT)
+
+
+def test_dispatch_follows_the_catalogue_dependency_order(platform: Platform) -> None:
+    rec = platform.recording_id
+    first = _tick(dispatch_sensor, platform)
+    assert _triggered(first) == [
+        f"{rec}:ball-tracking:1",
+        f"{rec}:event-detection:1",
+        f"{rec}:player-tracking:1",
+    ]
+    assert _triggered(_tick(dispatch_sensor, platform)) == [], "scheduled jobs are not triggered twice"
+
+    for job in ("event-detection", "player-tracking"):
+        platform.store.transition(rec, job, JobState.SUCCEEDED, source=Source.CALLBACK)
+        platform.store.transition(rec, job, JobState.COMPLETED, source=Source.IMPORT)
+    assert _triggered(_tick(dispatch_sensor, platform)) == [], "dependent jobs wait for all three"
+
+    platform.store.transition(rec, "ball-tracking", JobState.SUCCEEDED, source=Source.CALLBACK)
+    platform.store.transition(rec, "ball-tracking", JobState.COMPLETED, source=Source.IMPORT)
+    second = _tick(dispatch_sensor, platform)
+    assert _triggered(second) == [f"{rec}:match-details:1", f"{rec}:match-report:1", f"{rec}:shot-details:1"]
+
+    platform.store.transition(rec, "shot-details", JobState.SUCCEEDED, source=Source.CALLBACK)
+    platform.store.transition(rec, "shot-details", JobState.COMPLETED, source=Source.IMPORT)
+    third = _tick(dispatch_sensor, platform)
+    [clips] = third.run_requests
+    assert clips.job_name == "import_processed" and clips.partition_key == rec
+    assert clips.asset_selection == [AssetKey("training_clips")]
+
+
+def test_unvalidated_recordings_are_not_dispatched(platform: Platform, tmp_path) -> None:
+    from ras_core.recording import parse_recording_metadata
+
+    other = parse_recording_metadata({**platform.recording.to_dict(), "recording_id": "rec-unvalidated"})
+    platform.store.register_recording(other)
+    assert all(":rec-unvalidated:" not in f":{job}" for job in _triggered(_tick(dispatch_sensor, platform)))
+
+
+def test_callbacks_materialize_raw_assets_and_group_imports_per_recording(platform: Platform) -> None:
+    for job in ("player-tracking", "ball-tracking"):
+        _schedule(platform, job)
+    for raw in ("player-tracking", "match-momentum", "physical-metrics", "ball-tracking"):
+        platform.put_raw(raw)
+    _callback(platform, "player-tracking", "running")
+    _callback(platform, "player-tracking", "succeeded")
+    _callback(platform, "ball-tracking", "succeeded")
+    _callback(platform, "ball-tracking", "running")  # out of order: recorded, never applied
+    _callback(platform, "ball-tracking", "succeeded", job_id="ema-from-an-old-attempt")  # stale
+
+    result = _tick(ema_callback_sensor, platform)
+
+    raw_events = sorted(e.asset_key.path[-1] for e in result.asset_events)
+    assert raw_events == ["ball_tracking", "match_momentum", "physical_metrics", "player_tracking"]
+    assert {e.partition for e in result.asset_events} == {platform.recording_id}
+    assert all(e.metadata["size_bytes"].value > 0 for e in result.asset_events)
+    [run] = result.run_requests
+    assert run.partition_key == platform.recording_id
+    assert sorted(k.path[-1] for k in run.asset_selection) == [
+        "ball_tracking",
+        "match_momentum",
+        "physical_metrics",
+        "player_tracking",
+    ]
+    outcomes = [e.outcome for e in platform.store.change_log(platform.recording_id)]
+    assert "illegal" in outcomes and "stale" in outcomes
+    assert platform.state("ball-tracking") is JobState.SUCCEEDED
+
+    again = _tick(ema_callback_sensor, platform)
+    assert again.run_requests == [] and again.asset_events == []
+
+
+def test_succeeded_without_the_upload_fails_the_job_and_retries_it(platform: Platform) -> None:
+    _schedule(platform, "event-detection")
+    _callback(platform, "event-detection", "succeeded")  # but nothing was uploaded
+
+    result = _tick(ema_callback_sensor, platform)
+
+    assert result.run_requests == [] and result.asset_events == []
+    status = platform.store.job_status(platform.recording_id, "event-detection")
+    assert status.state is JobState.PENDING and status.attempt == 2
+    failed = [e for e in platform.store.change_log(platform.recording_id) if e.to_state == "failed"]
+    assert "was not uploaded" in (failed[-1].reason or "")
