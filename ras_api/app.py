@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ras_api.problems import install_problem_handlers
-from ras_api.routers import callbacks, jobs, recordings
+from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking
 from ras_platform.platform import Platform
 from ras_platform.settings import Settings, get_settings
 
@@ -19,7 +19,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.platform = platform
     install_problem_handlers(app)
-    for router in (recordings.router, jobs.router, callbacks.router):
+    delivery = (tracking.router, players.router, match.router, events.router, files.router)
+    for router in (recordings.router, jobs.router, callbacks.router, *delivery):
         app.include_router(router)
     _mount_object_urls(app, platform)
 

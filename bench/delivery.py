@@ -1,0 +1,262 @@
+"""Benchmark (not a test): GET player-tracking for 10-s windows, next to a naive handler reading raw CSV.
+
+A synthetic match is generated and its tracking imported into processed parquet, then the API runs under
+uvicorn in a subprocess on a free loopback port and httpx clients measure it: latency with one client
+(p50/p95) and throughput with 16 concurrent clients, on distinct windows (every request computed) and on
+repeated windows (served from the application cache). The naive handler, in a second uvicorn process,
+reads and filters the raw CSV on every request: what the processed path exists to avoid.
+
+`python -m bench.delivery --size full` prints the rows; `run(size)` returns them for a bench harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from fastapi import FastAPI, Response
+
+SIZES = {"small": 600.0, "full": 5760.0}  # match duration in seconds, at 25 fps
+FPS = 25.0
+WINDOW_S = 10.0
+TARGET_P95_MS = 30.0
+TARGET_RPS = 200.0
+LATENCY_REQUESTS = 200
+THROUGHPUT_SECONDS = 8.0
+NAIVE_REQUESTS = 8  # each reads the whole raw CSV: a handful is enough to know its cost
+CLIENTS = 16
+
+
+def _recording(size: str) -> Any:
+    from ras_core.synthetic import two_half_recording
+
+    return two_half_recording(f"rec-{size}", FPS, SIZES[size])
+
+
+def prepare(size: str, root: Path) -> dict[str, Path]:
+    """Raw tracking CSVs, processed parquet in the object store, and the recording registered."""
+    from ras_core.catalogue import processed_output, raw_output
+    from ras_core.importers import run_import
+    from ras_core.synthetic import synthetic_match, write_raw_output
+    from ras_platform.state_store import StateStore
+
+    recording = _recording(size)
+    objects = root / "objects"
+    match = synthetic_match(recording)
+    raw = {
+        name: objects / raw_output(name).key(recording.recording_id)
+        for name in ("player-tracking", "ball-tracking")
+    }
+    for name, path in raw.items():
+        write_raw_output(match, name, path)
+    processed = objects / processed_output("player_tracking").key(recording.recording_id)
+    processed.parent.mkdir(parents=True, exist_ok=True)
+    result = run_import("player_tracking", raw, recording, processed)
+    assert result.passed, result.failure_reason()
+    store = StateStore(f"sqlite:///{root / 'ras.sqlite'}")
+    store.register_recording(recording)
+    store.close()
+    return {"player_csv": raw["player-tracking"], "ball_csv": raw["ball-tracking"], "processed": processed}
+
+
+# --- the naive handler: raw CSV per request ------------------------------------------------------
+
+naive_app = FastAPI()
+
+
+@naive_app.get("/naive/player-tracking")
+def naive_player_tracking(start: float, end: float) -> Response:
+    """What a handler without processed data does: read both raw CSVs, filter, normalise, group."""
+    players = pa_csv.read_csv(os.environ["BENCH_PLAYER_CSV"])
+    ball = pa_csv.read_csv(os.environ["BENCH_BALL_CSV"])
+    t = players.column("timestamp_in_seconds")
+    window = players.filter(pc.and_(pc.greater_equal(t, start), pc.less(t, end))).to_pylist()
+    bt = ball.column("timestamp_in_seconds")
+    balls = {
+        round(row["timestamp_in_seconds"] * FPS): row
+        for row in ball.filter(pc.and_(pc.greater_equal(bt, start), pc.less(bt, end))).to_pylist()
+    }
+    frames: dict[int, dict[str, Any]] = {}
+    for row in window:
+        index = round(row["timestamp_in_seconds"] * FPS)
+        seen = balls.get(index)
+        frame = frames.setdefault(
+            index,
+            {
+                "frame": index,
+                "t": row["timestamp_in_seconds"],
+                "period": row["period"],
+                "ball": None if seen is None else {"x": (seen["x"] + 52.5) / 105, "y": (34 - seen["y"]) / 68},
+                "players": [],
+            },
+        )
+        frame["players"].append(
+            {
+                "track_id": row["track_id"],
+                "team_side": row["team_side"],
+                "jersey_number": row["jersey_number"],
+                "x": (row["x"] + 52.5) / 105,
+                "y": (34 - row["y"]) / 68,
+                "speed_mps": row["speed_mps"],
+            }
+        )
+    return Response(json.dumps({"frames": list(frames.values())}), media_type="application/json")
+
+
+# --- processes and clients -----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def uvicorn(app: str, env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    repo = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen([*command, "--log-level", "warning"], env={**os.environ, **env}, cwd=repo)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with {process.returncode}")
+        try:
+            httpx.get(f"{base}/docs", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("uvicorn did not start within 60 s")
+
+
+def _windows(duration_s: float, count: int, seed: int) -> list[float]:
+    # Distinct, unaligned starts: every request misses the application cache.
+    rng = random.Random(seed)
+    return [round(rng.uniform(0, duration_s - WINDOW_S), 3) for _ in range(count)]
+
+
+def latencies_ms(url: str, starts: list[float]) -> list[float]:
+    times = []
+    with httpx.Client(timeout=120) as client:
+        for start in starts:
+            began = time.perf_counter()
+            response = client.get(url, params={"start": start, "end": start + WINDOW_S})
+            response.raise_for_status()
+            times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+async def _throughput(url: str, starts: list[float], seconds: float, clients: int) -> float:
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient, offset: int) -> None:
+        nonlocal done
+        i = offset
+        while time.perf_counter() < deadline:
+            start = starts[i % len(starts)]
+            response = await client.get(url, params={"start": start, "end": start + WINDOW_S})
+            response.raise_for_status()
+            done += 1
+            i += clients
+
+    began = time.perf_counter()
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        await asyncio.gather(*(worker(client, n) for n in range(clients)))
+    return done / (time.perf_counter() - began)
+
+
+def requests_per_s(url: str, starts: list[float], seconds: float = THROUGHPUT_SECONDS) -> float:
+    return asyncio.run(_throughput(url, starts, seconds, CLIENTS))
+
+
+def _p(values: list[float], q: float) -> float:
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+    )
+
+
+def _row(metric: str, value: float, unit: str, reference: float | None, target: float | None, size: str,
+         higher_is_better: bool = False) -> dict[str, Any]:  # fmt: skip
+    met = None if target is None else (value >= target if higher_is_better else value <= target)
+    ratio = None if not reference else round(value / reference, 4)
+    reference = None if reference is None else round(reference, 2)
+    return {"metric": metric, "value": round(value, 2), "unit": unit, "reference": reference,
+            "ratio": ratio, "target": target, "met": met, "size": size}  # fmt: skip
+
+
+def measure(size: str, root: Path) -> list[dict[str, Any]]:
+    paths = prepare(size, root)
+    duration = SIZES[size]
+    env = {"RAS_DATA_DIR": str(root), "BENCH_PLAYER_CSV": str(paths["player_csv"]),
+           "BENCH_BALL_CSV": str(paths["ball_csv"])}  # fmt: skip
+    with uvicorn("ras_api.app:app", env) as api, uvicorn("bench.delivery:naive_app", env) as naive:
+        url = f"{api}/recordings/rec-{size}/player-tracking"
+        naive_url = f"{naive}/naive/player-tracking"
+        latencies_ms(url, _windows(duration, 10, seed=0))  # warm-up: imports, file cache
+        cold = latencies_ms(url, _windows(duration, LATENCY_REQUESTS, seed=1))
+        repeated = _windows(duration, 20, seed=2)
+        latencies_ms(url, repeated)  # fill the application cache
+        cached = latencies_ms(url, repeated * (LATENCY_REQUESTS // len(repeated)))
+        rps_cold = requests_per_s(url, _windows(duration, 20_000, seed=3))
+        rps_cached = requests_per_s(url, repeated)
+        naive_times = latencies_ms(naive_url, _windows(duration, NAIVE_REQUESTS, seed=4))
+        naive_rps = requests_per_s(naive_url, _windows(duration, 64, seed=5), seconds=THROUGHPUT_SECONDS)
+    naive_p50, naive_p95 = _p(naive_times, 50), _p(naive_times, 95)
+    return [
+        _row("delivery.window_p50_ms", _p(cold, 50), "ms", naive_p50, None, size),
+        _row("delivery.window_p95_ms", _p(cold, 95), "ms", naive_p95, TARGET_P95_MS, size),
+        _row("delivery.window_p95_ms_cached", _p(cached, 95), "ms", naive_p95, TARGET_P95_MS, size),
+        _row("delivery.rps_16", rps_cold, "req/s", naive_rps, TARGET_RPS, size, higher_is_better=True),
+        _row(
+            "delivery.rps_16_cached", rps_cached, "req/s", naive_rps, TARGET_RPS, size, higher_is_better=True
+        ),
+        _row("delivery.naive_csv_p95_ms", naive_p95, "ms", None, None, size),
+    ]
+
+
+def run(size: str = "small") -> list[dict[str, Any]]:
+    """Result rows for the bench harness; `reference` is the naive raw-CSV handler in the same run."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(SIZES)}")
+    with tempfile.TemporaryDirectory(prefix="ras-bench-delivery-") as root:
+        return measure(size, Path(root))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.delivery", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=tuple(SIZES), default="small")
+    for row in run(parser.parse_args(argv).size):
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
