@@ -47,11 +47,26 @@ def arrow_table(frame: pl.DataFrame) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
+DICTIONARY_COLUMNS = ("team_side", "period", "track_id", "jersey_number")
+STATISTICS_COLUMNS = ("t", "frame", "period")
+
+
 def write_parquet(table: pa.Table, path: Path, metadata: dict[str, Any]) -> None:
     """Write with the `ras` metadata entry (plus the row count) and ~100k-row row groups."""
     entry = {**metadata, "rows": table.num_rows}
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(entry).encode()})
-    pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+    names = set(table.column_names)
+    pq.write_table(
+        table,
+        path,
+        row_group_size=ROW_GROUP_ROWS,
+        compression="zstd",
+        # Dictionary-encoding float columns and keeping statistics on every column cost half the
+        # write time of a full match (measured: 1.28 s → 0.7 s) and buy nothing: readers prune row
+        # groups on `t` only, and only low-cardinality columns compress as dictionaries.
+        use_dictionary=[c for c in DICTIONARY_COLUMNS if c in names],
+        write_statistics=[c for c in STATISTICS_COLUMNS if c in names],
+    )
 
 
 def read_parquet_metadata(path: Path) -> dict[str, Any]:
