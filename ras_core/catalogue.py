@@ -27,6 +27,12 @@ class RawOutput:
 
     name: str  # contract name, e.g. "match-momentum"
     file_format: str  # "csv" | "json" | "parquet"
+    # The name EMA uses for it in a request (contracts.md: event detection uploads "events").
+    ema_name: str | None = None
+
+    @property
+    def request_name(self) -> str:
+        return self.ema_name or self.name
 
     @property
     def asset_name(self) -> str:
@@ -91,7 +97,7 @@ JOB_TYPES: tuple[JobType, ...] = (
     JobType(
         "event-detection",
         Executor.EMA_V2,
-        (RawOutput("event-detection", "json"),),
+        (RawOutput("event-detection", "json", ema_name="events"),),
         ("events",),
         domain_event="EventDetectionProcessedV1",
     ),

@@ -42,7 +42,7 @@ def build_v2_request(
         "job_kind": job.name,
         "recording_id": recording.recording_id,
         "input": inputs,
-        "output": {"upload_urls": {raw.name: upload_urls[raw.name] for raw in job.raw_outputs}},
+        "output": {"upload_urls": {raw.request_name: upload_urls[raw.name] for raw in job.raw_outputs}},
         "callback_url": callback_url,
     }
 
@@ -70,7 +70,7 @@ def build_v3_request(
             "pitch": {"length_m": pitch.length_m, "width_m": pitch.width_m},
         },
         "results": [
-            {"name": raw.name, "format": raw.file_format, "upload_url": upload_urls[raw.name]}
+            {"name": raw.request_name, "format": raw.file_format, "upload_url": upload_urls[raw.name]}
             for raw in job.raw_outputs
         ],
         "callback": {"url": callback_url},

@@ -46,7 +46,7 @@ def test_v2_independent_job() -> None:
         "job_kind": "event-detection",
         "recording_id": "rec-001",
         "input": {"video_uris": ["s3://videos/rec-001/panorama.mp4"], "fps": 25.0, "duration_s": 5760.0},
-        "output": {"upload_urls": {"event-detection": "https://put/event-detection"}},
+        "output": {"upload_urls": {"events": "https://put/event-detection"}},
         "callback_url": CALLBACK,
     }
 
