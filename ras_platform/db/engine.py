@@ -9,6 +9,8 @@ busy timeout can save it. Read transactions stay deferred so they never queue be
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,11 +60,27 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # legacy mode would otherwise autocommit DDL and start transactions lazily at the first write.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    _enable_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     # synchronous stays at its default FULL: a callback answered with 202 must survive power loss.
     cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """WAL is a property of the file, set once. Switching needs an exclusive lock that SQLite does
+    not wait for (no busy handler), so processes starting together on a fresh file retry here."""
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _begin_sqlite_transaction(conn: Connection) -> None:
