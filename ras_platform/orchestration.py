@@ -45,6 +45,10 @@ class DispatchPlan:
     ema_jobs: list[JobRef] = field(default_factory=list)
     # recording → processed outputs to build (platform-computed jobs)
     platform_imports: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # The same for platform jobs left scheduled or running past STUCK_TRIGGER_AFTER: their import run
+    # was lost (a killed daemon takes its run workers with it). Re-requested under a fresh run key,
+    # since Dagster skips a run key it has seen, whatever became of that run.
+    stuck_platform_imports: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
 def ready_jobs(statuses: list[JobStatus]) -> list[JobStatus]:
@@ -58,30 +62,58 @@ def ready_jobs(statuses: list[JobStatus]) -> list[JobStatus]:
     ]
 
 
-def plan_dispatch(store: StateStore, *, now: datetime | None = None, limit: int = 500) -> DispatchPlan:
-    """Schedule every ready job of every validated recording that has pending work."""
+def plan_dispatch(
+    store: StateStore,
+    *,
+    recording_ids: list[str] | None = None,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> DispatchPlan:
+    """Schedule every ready job of every validated recording that has pending work.
+
+    With `recording_ids` (the `recording` asset, right after validating one recording) only those
+    recordings' EMA jobs are scheduled; platform jobs and stuck triggers are left to the sensor,
+    which can launch the runs they need.
+    """
     now = now or datetime.now(UTC)
     plan = DispatchPlan()
-    recordings = {s.recording_id for s in store.jobs_in_state(JobState.PENDING, limit=limit)}
-    for recording_id in sorted(recordings):
+    pending = recording_ids or store.recordings_with_ready_jobs(limit=limit)
+    for recording_id in pending:
         if not store.is_validated(recording_id):
             continue  # the `recording` asset has not validated it yet
         for status in ready_jobs(store.job_states(recording_id)):
+            if recording_ids is not None and not catalogue.job_type(status.job_type).is_ema:
+                continue
             result = store.transition(
                 recording_id, status.job_type, JobState.SCHEDULED, source=Source.DISPATCH
             )
             if result.decision.applied:
                 _add_to_plan(plan, result.status)
-    for status in store.jobs_in_state(JobState.SCHEDULED, limit=limit):
-        if status.ema_job_id is None and now - _aware(status.updated_at) > STUCK_TRIGGER_AFTER:
-            _add_to_plan(plan, status)
+    if recording_ids is None:
+        _plan_stuck(store, plan, now=now, limit=limit)
     return plan
 
 
-def _add_to_plan(plan: DispatchPlan, status: JobStatus) -> None:
+def _plan_stuck(store: StateStore, plan: DispatchPlan, *, now: datetime, limit: int) -> None:
+    """Jobs whose trigger or platform run was lost (a crash between the dispatch commit and the
+    run launch, or a run killed midway) are asked for again."""
+    for state in (JobState.SCHEDULED, JobState.RUNNING):
+        for status in store.jobs_in_state(state, limit=limit):
+            is_ema = catalogue.job_type(status.job_type).is_ema
+            if now - _aware(status.updated_at) <= STUCK_TRIGGER_AFTER:
+                continue
+            if is_ema and state is JobState.SCHEDULED and status.ema_job_id is None:
+                _add_to_plan(plan, status)
+            elif not is_ema:
+                _add_to_plan(plan, status, stuck=True)
+
+
+def _add_to_plan(plan: DispatchPlan, status: JobStatus, *, stuck: bool = False) -> None:
     job = catalogue.job_type(status.job_type)
     if job.is_ema:
         plan.ema_jobs.append(JobRef(status.recording_id, status.job_type, status.attempt))
+    elif stuck:
+        plan.stuck_platform_imports[status.recording_id].update(job.processed_outputs)
     else:
         plan.platform_imports[status.recording_id].update(job.processed_outputs)
 
@@ -162,14 +194,28 @@ def _on_ema_succeeded(
 
 
 def imports_after_success(objects: ObjectStore, recording_id: str, job: JobType) -> set[str]:
-    """Processed outputs that read this job's raw files and have every raw input in place."""
+    """Processed outputs that read this job's raw files and have every raw input in place, plus
+    the outputs computed from those (training clips from shot details), so one run builds them."""
     produced = {raw.name for raw in job.raw_outputs}
-    return {
+    direct = {
         out.name
         for out in catalogue.PROCESSED_OUTPUTS
         if produced & set(out.raw_inputs)
         and all(objects.exists(catalogue.raw_output(r).key(recording_id)) for r in out.raw_inputs)
     }
+    return with_derived_outputs(direct)
+
+
+def with_derived_outputs(outputs: set[str]) -> set[str]:
+    """`outputs` and every processed output computed from them, transitively."""
+    closure = set(outputs)
+    while derived := {
+        out.name
+        for out in catalogue.PROCESSED_OUTPUTS
+        if out.name not in closure and closure & set(out.processed_inputs)
+    }:
+        closure |= derived
+    return closure
 
 
 def fail_job(

@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 
 from ras_core import catalogue
 from ras_core.recording import Period, Pitch, RecordingMetadata
@@ -254,6 +254,40 @@ class StateStore:
         )
         with read_transaction(self._engine) as conn:
             return [job_status_from_row(row) for row in conn.execute(query)]
+
+    def recordings_with_ready_jobs(self, *, limit: int = 500) -> list[str]:
+        """Validated recordings with at least one pending job whose upstream jobs are all completed.
+
+        A pre-filter for dispatch, so jobs blocked on their dependencies (four per recording in its
+        first wave) never crowd ready ones out of a bounded read; `orchestration.ready_jobs` still
+        decides per recording. Upstream jobs come from the catalogue."""
+        pending, upstream = job_states.alias("pending"), job_states.alias("upstream")
+        ready_any = []
+        for job in catalogue.JOB_TYPES:
+            blocked = exists().where(
+                upstream.c.recording_id == pending.c.recording_id,
+                upstream.c.job_type.in_(job.depends_on),
+                upstream.c.state != JobState.COMPLETED.value,
+            )
+            ready_any.append(
+                and_(pending.c.job_type == job.name, ~blocked)
+                if job.depends_on
+                else pending.c.job_type == job.name
+            )
+        query = (
+            select(pending.c.recording_id)
+            .join(recordings, recordings.c.recording_id == pending.c.recording_id)
+            .where(
+                pending.c.state == JobState.PENDING.value,
+                recordings.c.validated_at.is_not(None),
+                or_(*ready_any),
+            )
+            .group_by(pending.c.recording_id)
+            .order_by(func.min(pending.c.updated_at), pending.c.recording_id)
+            .limit(limit)
+        )
+        with read_transaction(self._engine) as conn:
+            return [row.recording_id for row in conn.execute(query)]
 
     # --- callback inbox ---------------------------------------------------------------------------
 

@@ -1,21 +1,68 @@
 """`dispatch_sensor`: triggers every ready job, reading dependency order from the catalogue."""
 
 import hashlib
+import time
+from datetime import UTC, datetime
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
 
-from ras_assets.jobs import import_processed_job, trigger_ema_jobs
-from ras_platform.orchestration import plan_dispatch
+from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_recording_job
+from ras_core.states import JobState
+from ras_platform.orchestration import STUCK_TRIGGER_AFTER, plan_dispatch
+from ras_platform.state_store import StateStore
 from resources import StateStoreResource
 from sensors.ema_callbacks import import_run_request
 
 TRIGGERS_PER_RUN = 100  # one short run triggers EMA jobs of many recordings
 
 
+def _lost_validations(
+    context: SensorEvaluationContext, store: StateStore, bucket: str
+) -> tuple[list[RunRequest], str | None]:
+    """Validation runs that ended without validating (killed with their worker, failed to start)
+    are asked for again. Reads only the validation runs that failed since the last tick (cursor),
+    never all recordings; a recording whose jobs are no longer pending is left alone."""
+    since = datetime.fromtimestamp(float(context.cursor), UTC) if context.cursor else None
+    records = context.instance.get_run_records(
+        RunsFilter(
+            job_name=validate_recording_job.name,
+            statuses=[DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED],
+            updated_after=since,
+        ),
+        limit=200,
+        order_by="update_timestamp",
+        ascending=True,
+    )
+    requests = []
+    for record in records:
+        recording_id = record.dagster_run.tags.get("dagster/partition")
+        if not recording_id or store.is_validated(recording_id) or not store.recording_exists(recording_id):
+            continue
+        if any(status.state is JobState.PENDING for status in store.job_states(recording_id)):
+            requests.append(
+                RunRequest(
+                    run_key=f"validate:{recording_id}:{bucket}",
+                    job_name=validate_recording_job.name,
+                    partition_key=recording_id,
+                    tags={"ras/recording": recording_id},
+                )
+            )
+    cursor = str(records[-1].update_timestamp.timestamp()) if records else context.cursor
+    return requests, cursor
+
+
 @sensor(
     name="dispatch_sensor",
     minimum_interval_seconds=5,
-    jobs=[trigger_ema_jobs, import_processed_job],
+    jobs=[trigger_ema_jobs, import_processed_job, validate_recording_job],
     default_status=DefaultSensorStatus.RUNNING,
     description="Schedules pending jobs whose recording validated and whose upstream jobs completed; "
     "one trigger run per tick for all recordings.",
@@ -24,12 +71,16 @@ def dispatch_sensor(context: SensorEvaluationContext, state_store: StateStoreRes
     store = state_store.store
     plan = plan_dispatch(store)
     encoded = [ref.encode() for ref in plan.ema_jobs]
+    # Run keys carry the interval: Dagster skips a run key it has seen whatever became of that run,
+    # so a re-request of jobs whose run was lost (a killed daemon takes its run workers with it)
+    # needs a fresh key. Re-triggering is harmless: EMA dedupes on the Idempotency-Key.
+    bucket = str(int(time.time() // STUCK_TRIGGER_AFTER.total_seconds()))
     run_requests = []
     for start in range(0, len(encoded), TRIGGERS_PER_RUN):
         batch = encoded[start : start + TRIGGERS_PER_RUN]
         run_requests.append(
             RunRequest(
-                run_key="trigger:" + hashlib.sha1("|".join(batch).encode()).hexdigest()[:16],
+                run_key="trigger:" + hashlib.sha1("|".join([*batch, bucket]).encode()).hexdigest()[:16],
                 job_name=trigger_ema_jobs.name,
                 run_config={"ops": {"trigger_ema": {"config": {"jobs": batch}}}},
                 tags={"ras/jobs": str(len(batch))},
@@ -38,6 +89,12 @@ def dispatch_sensor(context: SensorEvaluationContext, state_store: StateStoreRes
     run_requests += [
         import_run_request(store, rec, outs) for rec, outs in sorted(plan.platform_imports.items())
     ]
+    run_requests += [
+        import_run_request(store, rec, outs, salt=bucket)
+        for rec, outs in sorted(plan.stuck_platform_imports.items())
+    ]
+    validations, cursor = _lost_validations(context, store, bucket)
+    run_requests += validations
     if run_requests:
         context.log.info(f"scheduled {len(encoded)} EMA jobs, {len(plan.platform_imports)} platform imports")
-    return SensorResult(run_requests=run_requests)
+    return SensorResult(run_requests=run_requests, cursor=cursor)

@@ -131,3 +131,40 @@ def test_succeeded_without_the_upload_fails_the_job_and_retries_it(platform: Pla
     assert status.state is JobState.PENDING and status.attempt == 2
     failed = [e for e in platform.store.change_log(platform.recording_id) if e.to_state == "failed"]
     assert "was not uploaded" in (failed[-1].reason or "")
+
+
+def test_shot_details_and_its_training_clips_are_imported_in_one_run(platform: Platform) -> None:
+    _schedule(platform, "shot-details")
+    platform.put_raw("shot-details")
+    _callback(platform, "shot-details", "succeeded")
+
+    [run] = _tick(ema_callback_sensor, platform).run_requests
+
+    assert sorted(k.path[-1] for k in run.asset_selection) == ["shot_details", "training_clips"]
+
+
+def test_a_lost_validation_run_is_launched_again_but_a_recording_never_started_is_not(
+    platform: Platform,
+) -> None:
+    from dagster import DagsterRun, DagsterRunStatus
+
+    from ras_core.recording import parse_recording_metadata
+
+    for recording_id in ("rec-lost", "rec-idle"):
+        meta = parse_recording_metadata({**platform.recording.to_dict(), "recording_id": recording_id})
+        platform.store.register_recording(meta)
+    # The validation run of rec-lost died with its worker (run monitoring marked it failed).
+    platform.instance.add_run(
+        DagsterRun(
+            job_name="validate_recording",
+            run_id="f" * 36,
+            status=DagsterRunStatus.FAILURE,
+            tags={"dagster/partition": "rec-lost"},
+        )
+    )
+
+    requests = [
+        r for r in _tick(dispatch_sensor, platform).run_requests if r.job_name == "validate_recording"
+    ]
+
+    assert [r.partition_key for r in requests] == ["rec-lost"]
