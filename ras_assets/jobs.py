@@ -6,6 +6,7 @@
 """
 
 from dagster import (
+    AssetExecutionContext,
     AssetObservation,
     AssetSelection,
     Config,
@@ -32,7 +33,7 @@ validate_recording_job = define_asset_job(
     partitions_def=recordings_partitions,
     executor_def=in_process_executor,
     tags={"ras/kind": "validate"},
-    description="Validate a recording's metadata; the dispatch sensor then triggers its EMA jobs.",
+    description="Validate a recording's metadata and trigger the EMA jobs ready now (the independent ones).",
 )
 
 import_processed_job = define_asset_job(
@@ -50,6 +51,42 @@ class TriggerEmaConfig(Config):
     jobs: list[str]  # "recording_id:job_type:attempt"
 
 
+def trigger_and_observe(
+    context: OpExecutionContext | AssetExecutionContext,
+    refs: list[JobRef],
+    state_store: StateStoreResource,
+    object_store: ObjectStoreResource,
+    ema: EmaResource,
+) -> None:
+    """Trigger each EMA job and note the outcome on its raw assets, so the UI shows when a
+    partition's EMA job was asked for, with which job id and attempt."""
+    with ema.client as client:
+        for ref in refs:
+            outcome = trigger_job(
+                ref,
+                store=state_store.store,
+                objects=object_store.store,
+                ema=client,
+                api_base_url=ema.api_base_url,
+                max_attempts=ema.max_attempts,
+            )
+            verdict = outcome.error or outcome.skipped or f"EMA job {outcome.ema_job_id}"
+            context.log.info(f"{ref.recording_id} {ref.job_type} attempt {ref.attempt}: {verdict}")
+            for raw in catalogue.job_type(ref.job_type).raw_outputs:
+                context.log_event(
+                    AssetObservation(
+                        asset_key=raw_asset_key(raw.name),
+                        partition=ref.recording_id,
+                        metadata={
+                            "ema_job_id": outcome.ema_job_id or "-",
+                            "attempt": ref.attempt,
+                            "trigger": "error" if outcome.error else (outcome.skipped or "triggered"),
+                            **({"reason": outcome.error} if outcome.error else {}),
+                        },
+                    )
+                )
+
+
 @op(description="Trigger EMA for each listed job; records the EMA job id, never waits for EMA.")
 def trigger_ema(
     context: OpExecutionContext,
@@ -58,33 +95,8 @@ def trigger_ema(
     object_store: ObjectStoreResource,
     ema: EmaResource,
 ) -> None:
-    client = ema.client
-    for encoded in config.jobs:
-        ref = JobRef.decode(encoded)
-        outcome = trigger_job(
-            ref,
-            store=state_store.store,
-            objects=object_store.store,
-            ema=client,
-            api_base_url=ema.api_base_url,
-            max_attempts=ema.max_attempts,
-        )
-        verdict = outcome.error or outcome.skipped or f"EMA job {outcome.ema_job_id}"
-        context.log.info(f"{ref.recording_id} {ref.job_type} attempt {ref.attempt}: {verdict}")
-        for raw in catalogue.job_type(ref.job_type).raw_outputs:
-            context.log_event(
-                AssetObservation(
-                    asset_key=raw_asset_key(raw.name),
-                    partition=ref.recording_id,
-                    metadata={
-                        "ema_job_id": outcome.ema_job_id or "-",
-                        "attempt": ref.attempt,
-                        "trigger": "error" if outcome.error else (outcome.skipped or "triggered"),
-                        **({"reason": outcome.error} if outcome.error else {}),
-                    },
-                )
-            )
-    client.close()
+    refs = [JobRef.decode(encoded) for encoded in config.jobs]
+    trigger_and_observe(context, refs, state_store, object_store, ema)
 
 
 @job(executor_def=in_process_executor, tags=EMA_TRIGGER_TAG)

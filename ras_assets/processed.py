@@ -31,7 +31,7 @@ from ras_core.catalogue import ProcessedOutput
 from ras_core.importers import CHECKS_BY_OUTPUT, ImportResult, run_import
 from ras_core.states import JobState, Source
 from ras_platform.object_store import ObjectStore
-from ras_platform.orchestration import complete_if_imported, fail_job
+from ras_platform.orchestration import complete_if_imported, fail_job, ready_jobs
 from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
@@ -98,14 +98,38 @@ def _check_results(result: ImportResult) -> list[AssetCheckResult]:
     ]
 
 
+def _start_platform_job(store: StateStore, job: catalogue.JobType, recording_id: str) -> bool:
+    """Move a platform-computed job (training clips) to running when this build is its run.
+
+    Its inputs are imported in the same run just before it, so it is dispatched here through the
+    one dependency rule (`ready_jobs`) rather than waiting for the next dispatch tick. False when the
+    build is a plain rebuild of a derived file (the job is not due), which changes no state.
+    """
+    status = store.job_status(recording_id, job.name)
+    if status.state is JobState.PENDING and job.name in {
+        s.job_type for s in ready_jobs(store.job_states(recording_id))
+    }:
+        status = store.transition(recording_id, job.name, JobState.SCHEDULED, source=Source.DISPATCH).status
+    if status.state not in {JobState.SCHEDULED, JobState.STARTING, JobState.RUNNING}:
+        return False
+    store.transition(recording_id, job.name, JobState.RUNNING, source=Source.IMPORT)
+    return True
+
+
 def _mark_progress(
-    context: AssetExecutionContext, store: StateStore, out: ProcessedOutput, recording_id: str
+    context: AssetExecutionContext,
+    store: StateStore,
+    out: ProcessedOutput,
+    recording_id: str,
+    *,
+    tracked: bool,
 ) -> None:
     """Complete the owning job once all its processed outputs are in place."""
     job = catalogue.job_of_processed(out.name)
     if not job.is_ema:
-        store.transition(recording_id, job.name, JobState.SUCCEEDED, source=Source.IMPORT)
-        store.transition(recording_id, job.name, JobState.COMPLETED, source=Source.IMPORT)
+        if tracked:
+            store.transition(recording_id, job.name, JobState.SUCCEEDED, source=Source.IMPORT)
+            store.transition(recording_id, job.name, JobState.COMPLETED, source=Source.IMPORT)
         return
     others = tuple(name for name in job.processed_outputs if name != out.name)
     imported = _latest_import_times(context, others, recording_id) | {out.name: datetime.now(UTC)}
@@ -142,8 +166,7 @@ def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
         meta = store.get_recording(recording_id)
         if meta is None:
             raise Failure(f"recording {recording_id} is not registered", allow_retries=False)
-        if not job.is_ema:
-            store.transition(recording_id, job.name, JobState.RUNNING, source=Source.IMPORT)
+        tracked = job.is_ema or _start_platform_job(store, job, recording_id)
         with tempfile.TemporaryDirectory(prefix=f"ras-{out.name}-") as tmp:
             workdir = Path(tmp)
             inputs = _fetch_inputs(objects, out, recording_id, workdir)
@@ -152,15 +175,21 @@ def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
             if not result.passed:
                 reason = f"{out.name}: {result.failure_reason()}"
                 yield from _check_results(result)
-                fail_job(
-                    store, recording_id, job.name, reason, source=Source.IMPORT, max_attempts=ema.max_attempts
-                )
+                if tracked:
+                    fail_job(
+                        store,
+                        recording_id,
+                        job.name,
+                        reason,
+                        source=Source.IMPORT,
+                        max_attempts=ema.max_attempts,
+                    )
                 raise Failure(description=reason, allow_retries=False)
             key = out.key(recording_id)
             objects.put_file(key, target)
         info = objects.stat(key)
         status = store.job_status(recording_id, job.name)
-        _mark_progress(context, store, out, recording_id)
+        _mark_progress(context, store, out, recording_id, tracked=tracked)
         yield MaterializeResult(
             metadata={
                 **{k: _metadata_value(v) for k, v in result.metadata.items()},

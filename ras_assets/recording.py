@@ -2,16 +2,24 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from ras_assets.jobs import trigger_and_observe
 from ras_assets.partitions import recordings_partitions
 from ras_core.recording import InvalidRecordingMetadata, parse_recording_metadata
 from ras_core.states import JobState, Source
-from resources import StateStoreResource
+from ras_platform.orchestration import plan_dispatch
+from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
 
 @asset(partitions_def=recordings_partitions, group_name="recordings", kinds={"python"})
-def recording(context: AssetExecutionContext, state_store: StateStoreResource) -> MaterializeResult:
+def recording(
+    context: AssetExecutionContext,
+    state_store: StateStoreResource,
+    object_store: ObjectStoreResource,
+    ema: EmaResource,
+) -> MaterializeResult:
     """A match recording from the registry, validated per contracts.md (fps, duration, pitch, video
-    URIs, periods). EMA jobs are dispatched only for recordings whose latest materialization passed."""
+    URIs, periods). EMA jobs are dispatched only for recordings whose latest materialization passed;
+    the jobs that are ready at once (the independent ones) are triggered in the same run."""
     store = state_store.store
     recording_id = context.partition_key
     meta = store.get_recording(recording_id)
@@ -31,6 +39,10 @@ def recording(context: AssetExecutionContext, state_store: StateStoreResource) -
                 )
         raise Failure(f"recording metadata invalid: {invalid}", allow_retries=False) from invalid
     store.mark_validated(recording_id)
+    # The independent jobs are ready now: trigger them in this run rather than in a separate one
+    # (dagster-notes.md: every run costs seconds). Dependency order still comes from plan_dispatch.
+    plan = plan_dispatch(store, recording_ids=[recording_id])
+    trigger_and_observe(context, plan.ema_jobs, state_store, object_store, ema)
     return MaterializeResult(
         metadata={
             "fps": meta.fps,

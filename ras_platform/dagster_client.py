@@ -44,6 +44,14 @@ query Runs($filter: RunsFilter!) {
   runsOrError(filter: $filter) { __typename ... on Runs { results { runId status } } }
 }"""
 
+_LOCATION_STATUS = """
+query Locations {
+  workspaceOrError {
+    __typename
+    ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename } } }
+  }
+}"""
+
 _TERMINATE = """
 mutation Terminate($ids: [String!]!) {
   terminateRuns(runIds: $ids) { __typename }
@@ -106,6 +114,16 @@ class DagsterClient:
     def terminate(self, run_ids: list[str]) -> None:
         if run_ids:
             self._query(_TERMINATE, {"ids": run_ids})
+
+    def location_loaded(self) -> bool:
+        """Whether the webserver has loaded our code location (it answers health checks before)."""
+        result = self._query(_LOCATION_STATUS, {})["workspaceOrError"]
+        return any(
+            entry["name"] == self._selector["repositoryLocationName"]
+            and entry["loadStatus"] == "LOADED"
+            and (entry["locationOrLoadError"] or {}).get("__typename") == "RepositoryLocation"
+            for entry in result.get("locationEntries", [])
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -3,18 +3,21 @@ daemon. Used by `ras demo`, the end-to-end tests and the chaos run (which kills 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import yaml
 
+from ras_platform.dagster_client import DagsterClient, DagsterError
 from ras_platform.settings import Settings
 
 BIN = Path(sys.executable).parent
@@ -39,11 +42,12 @@ def embedded_dagster_yaml(storage_postgres_url: str | None = None) -> dict:
         "sensors": {"use_threads": True, "num_workers": 3},
         "run_monitoring": {
             "enabled": True,
-            "start_timeout_seconds": 180,
+            "start_timeout_seconds": 60,
             "max_resume_run_attempts": 0,
             "poll_interval_seconds": 30,
         },
-        "run_retries": {"enabled": False},
+        # A run whose worker died (not one whose asset failed) is retried by Dagster itself.
+        "run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False},
     }
     if storage_postgres_url:
         config["storage"] = {"postgres": {"postgres_url": storage_postgres_url}}
@@ -67,6 +71,7 @@ class Stack:
     dagster_postgres_url: str | None = None
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    orphan_groups: list[int] = field(default_factory=list)  # process groups of killed processes
 
     def __post_init__(self) -> None:
         self.home = self.home.absolute()
@@ -176,6 +181,25 @@ class Stack:
         for spec in self.specs():
             if only in (None, spec.name) and spec.health_url:
                 self._wait_healthy(spec)
+        if only in (None, "webserver"):
+            self._wait_until(self._code_location_loaded, "the code location to load in the webserver")
+
+    def _code_location_loaded(self) -> bool:
+        client = DagsterClient(self.dagster_url, self.settings.dagster_location_name)
+        try:
+            return client.location_loaded()
+        except (httpx.HTTPError, DagsterError):
+            return False
+        finally:
+            client.close()
+
+    def _wait_until(self, condition: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"gave up waiting for {what} after {timeout_s} s")
 
     def _wait_healthy(self, spec: ProcessSpec, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
@@ -191,10 +215,14 @@ class Stack:
         raise TimeoutError(f"{spec.name} not healthy after {timeout_s} s")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill one process as a crash would: its children (the daemon's code server and the runs
+        it launched) live on, as runs on ECS or Kubernetes outlive a daemon. `stop` reaps them."""
         process = self.processes.pop(name, None)
         if process and process.poll() is None:
-            os.killpg(process.pid, sig)
+            process.send_signal(sig)
             process.wait(timeout=30)
+        if process:
+            self.orphan_groups.append(process.pid)
 
     def restart(self, name: str) -> None:
         self.kill(name)
@@ -212,6 +240,10 @@ class Stack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
             self.processes.pop(name)
+        for group in self.orphan_groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        self.orphan_groups.clear()
 
     def __enter__(self) -> Stack:
         try:
