@@ -2,6 +2,7 @@
 materialized and asks for import runs, grouping the ready imports of one recording into one run."""
 
 import hashlib
+import os
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -32,6 +33,9 @@ from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
 CALLBACKS_PER_TICK = 200  # bounds a tick well under Dagster's 60 s sensor timeout
+# Benchmark reference only (bench/throughput.py): "1" asks for one import run per asset instead of one
+# run for all the ready assets of a recording, to measure what the grouping saves.
+RUN_PER_ASSET_ENV = "RAS_BENCH_RUN_PER_ASSET"
 
 
 def _raw_event(raw: RawMaterialization) -> AssetMaterialization:
@@ -123,7 +127,13 @@ def ema_callback_sensor(
     store, objects = state_store.store, object_store.store
     plan = process_inbox(store, objects, max_attempts=ema.max_attempts, limit=CALLBACKS_PER_TICK)
     imports: dict[str, set[str]] = defaultdict(set, {k: set(v) for k, v in plan.imports.items() if v})
-    run_requests = [import_run_request(store, rec, outputs) for rec, outputs in sorted(imports.items())]
+    per_asset = os.environ.get(RUN_PER_ASSET_ENV) == "1"
+    groups = [
+        (rec, group)
+        for rec, outputs in sorted(imports.items())
+        for group in ([{o} for o in sorted(outputs)] if per_asset else [outputs])
+    ]
+    run_requests = [import_run_request(store, rec, outputs) for rec, outputs in groups]
     run_requests += _sweep_stuck_imports(context, store, objects, imports)
     if plan.applied or plan.ignored or plan.deferred:
         context.log.info(

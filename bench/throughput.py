@@ -1,0 +1,275 @@
+"""Scenario `throughput`: R short recordings end to end on the embedded platform (`Stack`).
+
+The whole platform runs as processes on loopback (EMA simulator with zero job duration, API,
+Dagster webserver + daemon, SQLite everywhere). R recordings are registered and started at once
+through the API; the figures are:
+
+- recordings per hour: R / (first registration → last job completed, from the state store);
+- Dagster runs per recording: every run in the stack's Dagster instance / R;
+- CPU seconds per recording: the CPU of the four stack processes and all their descendants (code
+  servers, run workers), sampled from /proc, / R.
+
+The reference is the same platform, in the same harness run, with one import run per asset per
+recording (`RAS_BENCH_RUN_PER_ASSET=1`, read by sensors/ema_callbacks.py) instead of one run for the
+assets of a recording that are ready together.
+
+`run_platform` is shared with the latency scenario.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import row
+
+DURATION_S = 300.0  # 5-minute matches
+RECORDINGS = {"reduced": 5, "full": 30}
+TARGET_PER_HOUR = 600.0
+TARGET_RUNS = 3.0
+SIMULATOR_ARGS = ["--job-duration-s=0"]
+PER_ASSET_ENV = {"RAS_BENCH_RUN_PER_ASSET": "1"}
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class CpuSampler:
+    """CPU seconds of the stack's processes and all their descendants, sampled from /proc.
+
+    Descendants are found by parent pid, not by session: Dagster starts its code servers in sessions
+    of their own, and run workers are their children. Each process is counted by its own utime + stime
+    at its last sample (a process that exits between samples loses at most one interval).
+    """
+
+    def __init__(self, roots: dict[int, str], interval_s: float = 0.2):
+        self.owner: dict[int, str] = dict(roots)  # pid → stack process it descends from
+        self.interval_s = interval_s
+        self.baseline: dict[int, float] = {}
+        self.latest: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> dict[int, float]:
+        parents, cpu = {}, {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            parents[int(entry)] = int(fields[1])
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        changed = True
+        while changed:  # adopt children of known processes, however deep
+            changed = False
+            for pid, parent in parents.items():
+                if pid not in self.owner and parent in self.owner:
+                    self.owner[pid] = self.owner[parent]
+                    changed = True
+        return {pid: value for pid, value in cpu.items() if pid in self.owner}
+
+    def _record(self, found: dict[int, float]) -> None:
+        for pid, value in found.items():
+            self.latest[pid] = max(value, self.latest.get(pid, 0.0))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._record(self._sample())
+
+    def start(self) -> None:
+        first = self._sample()
+        self.baseline = dict(first)
+        self._record(first)
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds used since `start`, per stack process name (descendants included)."""
+        self._stop.set()
+        self._thread.join()
+        self._record(self._sample())
+        per_name: Counter[str] = Counter()
+        for pid, value in self.latest.items():
+            per_name[self.owner[pid]] += value - self.baseline.get(pid, 0.0)
+        return dict(per_name)
+
+
+@dataclass
+class PlatformRun:
+    recordings: list[str]
+    started_at: datetime
+    finished_at: datetime | None
+    completed: int
+    cpu_s: dict[str, float]
+    runs_by_job: Counter[str]
+    run_records: list[Any] = field(default_factory=list)
+    latencies: list[dict[str, float]] = field(default_factory=list)
+    tick_interval_s: float | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        end = self.finished_at or datetime.now(UTC)
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def runs(self) -> int:
+        return sum(self.runs_by_job.values())
+
+
+def _wait_for_daemon(stack: Any, timeout_s: float = 120) -> None:
+    """The daemon has no health URL: wait until the webserver reports its sensor daemon healthy."""
+    query = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            data = httpx.post(f"{stack.dagster_url}/graphql", json={"query": query}, timeout=5).json()
+            statuses = data["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
+            if any(s["daemonType"] == "SENSOR" and s["healthy"] for s in statuses):
+                return
+        except (httpx.HTTPError, KeyError, TypeError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError("the Dagster daemon's sensor loop did not become healthy")
+
+
+def _start_jobs(api: Any, recording_id: str, timeout_s: float = 60) -> None:
+    """POST /jobs, retried while the webserver is still loading the code location."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            api.start_jobs(recording_id)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
+def run_platform(
+    recordings: int,
+    *,
+    label: str,
+    settings_env: dict[str, str] | None = None,
+    pace_s: float = 0.0,
+    duration_s: float = DURATION_S,
+    timeout_s: float = 1800,
+    keep_home: Path | None = None,
+) -> PlatformRun:
+    """Start the stack, push `recordings` recordings through it (one every `pace_s`), analyse."""
+    from ras_platform.demo import ApiClient, demo_metadata, wait_until_done
+    from ras_platform.stack import Stack
+
+    with tempfile.TemporaryDirectory(prefix=f"ras-bench-{label}-", ignore_cleanup_errors=True) as tmp:
+        home = keep_home or Path(tmp)
+        stack = Stack(home=home, settings_env=settings_env or {}, simulator_args=SIMULATOR_ARGS)
+        ids = [f"bench-{label}-{i:03d}" for i in range(recordings)]
+        with stack:
+            _wait_for_daemon(stack)
+            sampler = CpuSampler({p.pid: name for name, p in stack.processes.items()})
+            api = ApiClient(stack.api_url, stack.settings.zola_token)
+            sampler.start()
+            started_at = datetime.now(UTC)
+            for recording_id in ids:
+                api.register(demo_metadata(recording_id, duration_s))
+                _start_jobs(api, recording_id)
+                if pace_s:
+                    time.sleep(pace_s)
+            with open(home / "logs" / "bench-progress.log", "w") as progress:
+                final = wait_until_done(api, ids, timeout_s=timeout_s, out=progress)
+            cpu = sampler.stop()
+            api.http.close()
+        completed = sum(a["overall_state"] == "completed" for a in final.values())
+        result = PlatformRun(ids, started_at, _last_change(stack, ids), completed, cpu, Counter())
+        _analyse_dagster(stack, result)
+        return result
+
+
+def _last_change(stack: Any, ids: list[str]) -> datetime | None:
+    from sqlalchemy import create_engine, func, select
+
+    from ras_platform.db.schema import UtcDateTime, job_states
+
+    engine = create_engine(stack.settings.resolved_database_url)
+    with engine.connect() as conn:
+        naive = conn.scalar(
+            select(func.max(job_states.c.updated_at)).where(job_states.c.recording_id.in_(ids))
+        )
+    engine.dispose()
+    if naive is None:
+        return None
+    if isinstance(naive, str):
+        naive = datetime.fromisoformat(naive)
+    return UtcDateTime().process_result_value(naive, None)  # type: ignore[arg-type]
+
+
+def _analyse_dagster(stack: Any, result: PlatformRun) -> None:
+    """Runs per job, callback → run start/materialization latencies, the callback sensor's tick gap."""
+    from dagster import DagsterInstance
+
+    from bench.latency import callback_latencies, sensor_tick_interval
+
+    with DagsterInstance.from_config(str(stack.dagster_home)) as instance:
+        records = instance.get_run_records()
+        result.run_records = records
+        result.runs_by_job = Counter(r.dagster_run.job_name for r in records)
+        result.latencies = callback_latencies(instance, stack.settings.resolved_database_url, records)
+        result.tick_interval_s = sensor_tick_interval(instance, "ema_callback_sensor")
+
+
+def _rows(size: str, design: PlatformRun, reference: PlatformRun) -> list[dict[str, Any]]:
+    n = len(design.recordings)
+    per_hour = n / design.elapsed_s * 3600
+    ref_per_hour = n / reference.elapsed_s * 3600
+    cpu, ref_cpu = sum(design.cpu_s.values()) / n, sum(reference.cpu_s.values()) / n
+    platform_cpu = sum(v for k, v in design.cpu_s.items() if k != "ema") / n
+    ref_platform_cpu = sum(v for k, v in reference.cpu_s.items() if k != "ema") / n
+    ref_is = "the same platform with one import run per asset per recording (RAS_BENCH_RUN_PER_ASSET=1)"
+    status = (
+        f"R={n} 5-minute recordings, zero EMA delay; completed {design.completed}/{n} "
+        f"(reference {reference.completed}/{n}) in {design.elapsed_s:.0f} s "
+        f"(reference {reference.elapsed_s:.0f} s)"
+    )
+    runs = ", ".join(f"{job} {count / n:.2f}" for job, count in sorted(design.runs_by_job.items()))
+    ref_runs = ", ".join(f"{job} {count / n:.2f}" for job, count in sorted(reference.runs_by_job.items()))
+    cpu_split = ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(design.cpu_s.items()))
+    complete = design.completed == n
+    rows = [
+        row("throughput.recordings_per_hour", per_hour if complete else 0.0, "rec/h", size=size,
+            reference=ref_per_hour, reference_is=ref_is, target=TARGET_PER_HOUR, higher_is_better=True,
+            note=status, digits=1),
+        row("throughput.runs_per_recording", design.runs / n, "runs", size=size, reference=reference.runs / n,
+            target=TARGET_RUNS, note=f"per job: {runs}; reference: {ref_runs}"),
+        row("throughput.cpu_s_per_recording", cpu, "cpu-s", size=size, reference=ref_cpu,
+            note=f"all stack processes incl. the EMA simulator; per process: {cpu_split}", digits=2),
+        row("throughput.platform_cpu_s_per_recording", platform_cpu, "cpu-s", size=size,
+            reference=ref_platform_cpu, note="API + Dagster webserver + daemon (code servers, run workers)",
+            digits=2),
+    ]  # fmt: skip
+    return rows
+
+
+def run(size: str, repeats: int | None = None) -> list[dict[str, Any]]:
+    """Design and reference alternate per repeat (default 1 each: a run takes minutes)."""
+    recordings = RECORDINGS[size]
+    design_runs, reference_runs = [], []
+    for i in range(repeats or 1):
+        design_runs.append(run_platform(recordings, label=f"tp{i}"))
+        reference_runs.append(run_platform(recordings, label=f"tpref{i}", settings_env=PER_ASSET_ENV))
+    # The median repeat by elapsed time stands for all (its runs, CPU and completion belong together).
+    design = sorted(design_runs, key=lambda r: r.elapsed_s)[len(design_runs) // 2]
+    reference = sorted(reference_runs, key=lambda r: r.elapsed_s)[len(reference_runs) // 2]
+    rows = _rows(size, design, reference)
+    from bench.latency import latency_rows
+
+    # Callback latency under this burst, for comparison with the paced `latency` scenario.
+    rows += latency_rows(size, design, prefix="throughput.burst_", targets=False)
+    return rows
