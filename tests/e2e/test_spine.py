@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 
 from ras_core import catalogue
 from ras_platform.demo import ApiClient, demo_metadata, wait_until_done
+from ras_platform.object_store import ObjectStore
 from ras_platform.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -32,9 +34,21 @@ FAULTS = [
 
 
 def run_scenario(
-    home: Path, simulator_args: list[str]
+    home: Path,
+    simulator_args: list[str],
+    *,
+    settings_env: dict[str, str] | None = None,
+    dagster_postgres_url: str | None = None,
+    events_published: Callable[[Stack], int] | None = None,
 ) -> tuple[Stack, dict[str, dict], dict[str, list[dict]]]:
-    stack = Stack(home=home, settings_env={}, simulator_args=simulator_args)
+    """`settings_env`, `dagster_postgres_url` and `events_published` let the production-profile test
+    (test_production_profile.py) run the same scenario against PostgreSQL, S3 and EventBridge."""
+    stack = Stack(
+        home=home,
+        settings_env=settings_env or {},
+        simulator_args=simulator_args,
+        dagster_postgres_url=dagster_postgres_url,
+    )
     with stack:
         api = ApiClient(stack.api_url, stack.settings.zola_token)
         for recording_id in RECORDINGS:
@@ -45,27 +59,43 @@ def run_scenario(
         logs = {r: api.http.get(f"/recordings/{r}/analytics/logs").json()["entries"] for r in RECORDINGS}
         stats = httpx.get(f"{stack.ema_url}/stats").json()
         (home / "ema-stats.json").write_text(json.dumps(stats))
-        wait_for_events(stack, expected=len(RECORDINGS) * 4)
+        wait_for_events(stack, expected=len(RECORDINGS) * 4, published=events_published)
     return stack, final, logs
 
 
-def wait_for_events(stack: Stack, expected: int, timeout_s: float = 30) -> None:
+def _events_in_file(stack: Stack) -> int:
+    events_file = stack.home / "data" / "events.jsonl"
+    return len(events_file.read_text().splitlines()) if events_file.exists() else 0
+
+
+def wait_for_events(
+    stack: Stack, expected: int, timeout_s: float = 30, published: Callable[[Stack], int] | None = None
+) -> None:
     import time
 
+    count = published or _events_in_file
     deadline = time.monotonic() + timeout_s
-    events_file = stack.home / "data" / "events.jsonl"
     while time.monotonic() < deadline:
-        if events_file.exists() and len(events_file.read_text().splitlines()) >= expected:
+        if count(stack) >= expected:
             return
         time.sleep(0.5)
 
 
 def processed_digests(home: Path) -> dict[str, str]:
+    """Processed files of the embedded profile's local object store: key under processed/ → sha256."""
     root = home / "data" / "objects" / "processed"
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
         if p.is_file()
+    }
+
+
+def object_store_digests(store: ObjectStore, prefix: str = "processed/") -> dict[str, str]:
+    """The same for any object store (S3 in production), keyed like `processed_digests`."""
+    return {
+        info.key[len(prefix) :]: hashlib.sha256(store.get_bytes(info.key)).hexdigest()
+        for info in store.list(prefix)
     }
 
 
@@ -99,9 +129,14 @@ def assert_no_transition_applied_twice(entries: list[dict]) -> None:
 def events_by_type(home: Path) -> Counter:
     lines = (home / "data" / "events.jsonl").read_text().splitlines()
     entries = [json.loads(line) for line in lines]
-    ids = [json.loads(e["Detail"])["event_id"] for e in entries]
+    return count_events_once([(json.loads(e["Detail"])["event_id"], e["DetailType"]) for e in entries])
+
+
+def count_events_once(events: list[tuple[str, str]]) -> Counter:
+    """(event id, detail type) pairs as published; asserts no event id twice, counts by type."""
+    ids = [event_id for event_id, _ in events]
     assert len(ids) == len(set(ids)), "a domain event was published twice"
-    return Counter(e["DetailType"] for e in entries)
+    return Counter(detail_type for _, detail_type in events)
 
 
 @pytest.fixture(scope="module")
