@@ -66,6 +66,7 @@ def plan_dispatch(
     store: StateStore,
     *,
     recording_ids: list[str] | None = None,
+    include_stuck: bool = True,
     now: datetime | None = None,
     limit: int = 500,
 ) -> DispatchPlan:
@@ -73,7 +74,8 @@ def plan_dispatch(
 
     With `recording_ids` (the `recording` asset, right after validating one recording) only those
     recordings' EMA jobs are scheduled; platform jobs and stuck triggers are left to the sensor,
-    which can launch the runs they need.
+    which can launch the runs they need. `include_stuck` also plans jobs whose trigger or platform
+    run was lost; the sensor turns it off while a trigger run is still queued or under way.
     """
     now = now or datetime.now(UTC)
     plan = DispatchPlan()
@@ -89,7 +91,7 @@ def plan_dispatch(
             )
             if result.decision.applied:
                 _add_to_plan(plan, result.status)
-    if recording_ids is None:
+    if recording_ids is None and include_stuck:
         _plan_stuck(store, plan, now=now, limit=limit)
     return plan
 

@@ -19,7 +19,7 @@ from ras_core.states import JobState
 from ras_platform.orchestration import STUCK_TRIGGER_AFTER, plan_dispatch
 from ras_platform.state_store import StateStore
 from resources import StateStoreResource
-from sensors.ema_callbacks import import_run_request
+from sensors.ema_callbacks import has_active_run, import_run_request
 
 TRIGGERS_PER_RUN = 100  # one short run triggers EMA jobs of many recordings
 
@@ -43,8 +43,13 @@ def _lost_validations(
     )
     requests = []
     for record in records:
-        recording_id = record.dagster_run.tags.get("dagster/partition")
+        tags = record.dagster_run.tags
+        recording_id = tags.get("dagster/partition")
+        if tags.get("dagster/will_retry") == "true":
+            continue  # Dagster's run retries launch it again themselves
         if not recording_id or store.is_validated(recording_id) or not store.recording_exists(recording_id):
+            continue
+        if has_active_run(context.instance, validate_recording_job.name, recording_id):
             continue
         if any(status.state is JobState.PENDING for status in store.job_states(recording_id)):
             requests.append(
@@ -69,7 +74,9 @@ def _lost_validations(
 )
 def dispatch_sensor(context: SensorEvaluationContext, state_store: StateStoreResource) -> SensorResult:
     store = state_store.store
-    plan = plan_dispatch(store)
+    # A trigger run still queued or under way will take care of the jobs it lists: re-asking for
+    # "stuck" ones while the queue is merely slow would only grow it.
+    plan = plan_dispatch(store, include_stuck=not has_active_run(context.instance, trigger_ema_jobs.name))
     encoded = [ref.encode() for ref in plan.ema_jobs]
     # Run keys carry the interval: Dagster skips a run key it has seen whatever became of that run,
     # so a re-request of jobs whose run was lost (a killed daemon takes its run workers with it)
@@ -92,6 +99,7 @@ def dispatch_sensor(context: SensorEvaluationContext, state_store: StateStoreRes
     run_requests += [
         import_run_request(store, rec, outs, salt=bucket)
         for rec, outs in sorted(plan.stuck_platform_imports.items())
+        if not has_active_run(context.instance, import_processed_job.name, rec)
     ]
     validations, cursor = _lost_validations(context, store, bucket)
     run_requests += validations

@@ -11,8 +11,11 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     AssetRecordsFilter,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     sensor,
@@ -77,28 +80,49 @@ def import_run_request(
     )
 
 
+ACTIVE_RUN_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def has_active_run(instance: DagsterInstance, job_name: str, recording_id: str | None = None) -> bool:
+    """Whether a run of `job_name` (for this recording) is queued or under way: a job waiting for
+    it is not stuck, and asking again would only grow the queue it waits in."""
+    tags = {"ras/recording": recording_id} if recording_id else {}
+    return bool(
+        instance.get_run_ids(RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES, tags=tags), limit=1)
+    )
+
+
 def _sweep_stuck_imports(
     context: SensorEvaluationContext, store: StateStore, objects, requests: dict[str, set[str]]
 ) -> list[RunRequest]:
-    """Jobs left `succeeded` (a crash lost their import request, or two imports raced on completion)."""
+    """Jobs left `succeeded` with no import run under way (a crash lost their import request or its
+    run, or two imports raced on completion): completion re-checked, the import asked for again."""
     now = datetime.now(UTC)
     bucket = str(int(time.time() // STUCK_IMPORT_AFTER.total_seconds()))
-    retries: list[RunRequest] = []
+    stuck: dict[str, set[str]] = defaultdict(set)
     for status in store.jobs_in_state(JobState.SUCCEEDED, limit=100):
         updated = status.updated_at if status.updated_at.tzinfo else status.updated_at.replace(tzinfo=UTC)
         if status.recording_id in requests or now - updated < STUCK_IMPORT_AFTER:
+            continue
+        if has_active_run(context.instance, import_processed_job.name, status.recording_id):
             continue
         job = catalogue.job_type(status.job_type)
         imported = {
             name: _latest_materialization(context, name, status.recording_id)
             for name in job.processed_outputs
         }
-        if complete_if_imported(store, status.recording_id, job.name, imported):
-            continue
-        outputs = imports_after_success(objects, status.recording_id, job)
-        if outputs:
-            retries.append(import_run_request(store, status.recording_id, outputs, salt=bucket))
-    return retries
+        if not complete_if_imported(store, status.recording_id, job.name, imported):
+            stuck[status.recording_id] |= imports_after_success(objects, status.recording_id, job)
+    return [
+        import_run_request(store, recording_id, outputs, salt=bucket)
+        for recording_id, outputs in sorted(stuck.items())
+        if outputs
+    ]
 
 
 def _latest_materialization(
