@@ -40,6 +40,7 @@ def run_scenario(
     settings_env: dict[str, str] | None = None,
     dagster_postgres_url: str | None = None,
     events_published: Callable[[Stack], int] | None = None,
+    when_done: Callable[[Stack, ApiClient], None] | None = None,
 ) -> tuple[Stack, dict[str, dict], dict[str, list[dict]]]:
     """`settings_env`, `dagster_postgres_url` and `events_published` let the production-profile test
     (test_production_profile.py) run the same scenario against PostgreSQL, S3 and EventBridge."""
@@ -59,6 +60,8 @@ def run_scenario(
         logs = {r: api.http.get(f"/recordings/{r}/analytics/logs").json()["entries"] for r in RECORDINGS}
         stats = httpx.get(f"{stack.ema_url}/stats").json()
         (home / "ema-stats.json").write_text(json.dumps(stats))
+        if when_done:
+            when_done(stack, api)
         wait_for_events(stack, expected=len(RECORDINGS) * 4, published=events_published)
     return stack, final, logs
 
@@ -139,13 +142,69 @@ def count_events_once(events: list[tuple[str, str]]) -> Counter:
     return Counter(detail_type for _, detail_type in events)
 
 
+DELIVERY_PATHS = [
+    "analytics",
+    "analytics/logs",
+    "player-tracking?start=10&end=20",
+    "player-tracking/jersey-numbers",
+    "player-moments",
+    "match-momentum",
+    "match-details",
+    "match-details/attacking-moments",
+    "events?type=shot,goal",
+    "shot-details",
+    "match-report",
+]
+
+
+def read_every_endpoint(stack: Stack, api: ApiClient, recording_id: str) -> dict[str, int]:
+    """What Zola and MES read once a recording is done; status per path."""
+    statuses = {
+        path: api.http.get(f"/recordings/{recording_id}/{path}").status_code for path in DELIVERY_PATHS
+    }
+    statuses["raw-files"] = api.http.get(f"/recordings/{recording_id}/raw-files").status_code
+    ema = {"X-Token": stack.settings.ema_token}
+    upload = httpx.get(
+        f"{stack.api_url}/recordings/{recording_id}/upload-url?jobType=ball-tracking", headers=ema
+    )
+    statuses["upload-url"] = upload.status_code
+    return statuses
+
+
+def failed_publish_attempts(stack: Stack) -> int:
+    from ras_platform.state_store import StateStore
+
+    store = StateStore(stack.settings.resolved_database_url)
+    try:
+        return sum(event.attempts for event in store.pending_events(limit=1000))
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="module")
 def clean_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, dict[str, dict], dict[str, list[dict]]]:
     home = tmp_path_factory.mktemp("clean")
-    _, final, logs = run_scenario(home, ["--job-duration-s=0.5"])
+    # The event file's path is taken by a directory: every publish fails until it is removed.
+    events_file = home / "data" / "events.jsonl"
+    events_file.mkdir(parents=True)
+    observed: dict[str, object] = {}
+
+    def when_done(stack: Stack, api: ApiClient) -> None:
+        observed["endpoints"] = read_every_endpoint(stack, api, RECORDINGS[0])
+        observed["failed_attempts"] = failed_publish_attempts(stack)
+        events_file.rmdir()  # the publisher recovers; the sensor re-sends what failed
+
+    _, final, logs = run_scenario(home, ["--job-duration-s=0.5"], when_done=when_done)
+    (home / "observed.json").write_text(json.dumps(observed))
     return home, final, logs
+
+
+def test_every_endpoint_answers_once_a_recording_is_done(clean_run) -> None:
+    home, _, _ = clean_run
+    endpoints = json.loads((home / "observed.json").read_text())["endpoints"]
+    assert endpoints == dict.fromkeys(endpoints, 200) and len(endpoints) == len(DELIVERY_PATHS) + 2
 
 
 def test_three_recordings_complete_in_dependency_order(clean_run) -> None:
@@ -157,6 +216,8 @@ def test_three_recordings_complete_in_dependency_order(clean_run) -> None:
         assert_no_transition_applied_twice(logs[recording_id])
         for out in catalogue.PROCESSED_OUTPUTS:
             assert (home / "data" / "objects" / out.key(recording_id)).stat().st_size > 0
+    # Publishing failed while the event file was blocked, and each event still arrived exactly once.
+    assert json.loads((home / "observed.json").read_text())["failed_attempts"] > 0
     assert events_by_type(home) == {
         "EventDetectionProcessedV1": 3,
         "ShotDetailsProcessedV1": 3,
