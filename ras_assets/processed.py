@@ -24,6 +24,7 @@ from dagster import (
     asset,
 )
 
+from ras_assets.jobs import trigger_and_observe
 from ras_assets.partitions import recordings_partitions
 from ras_assets.raw import raw_asset_key
 from ras_core import catalogue
@@ -31,7 +32,7 @@ from ras_core.catalogue import ProcessedOutput
 from ras_core.importers import CHECKS_BY_OUTPUT, ImportResult, run_import
 from ras_core.states import JobState, Source
 from ras_platform.object_store import ObjectStore
-from ras_platform.orchestration import complete_if_imported, fail_job, ready_jobs
+from ras_platform.orchestration import complete_if_imported, fail_job, plan_dispatch, ready_jobs
 from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
@@ -123,17 +124,32 @@ def _mark_progress(
     recording_id: str,
     *,
     tracked: bool,
-) -> None:
-    """Complete the owning job once all its processed outputs are in place."""
+) -> bool:
+    """Complete the owning job once all its processed outputs are in place; True if it completed."""
     job = catalogue.job_of_processed(out.name)
     if not job.is_ema:
         if tracked:
             store.transition(recording_id, job.name, JobState.SUCCEEDED, source=Source.IMPORT)
             store.transition(recording_id, job.name, JobState.COMPLETED, source=Source.IMPORT)
-        return
+        return False
     others = tuple(name for name in job.processed_outputs if name != out.name)
     imported = _latest_import_times(context, others, recording_id) | {out.name: datetime.now(UTC)}
-    complete_if_imported(store, recording_id, job.name, imported)
+    return complete_if_imported(store, recording_id, job.name, imported)
+
+
+def _trigger_what_became_ready(
+    context: AssetExecutionContext,
+    recording_id: str,
+    state_store: StateStoreResource,
+    object_store: ObjectStoreResource,
+    ema: EmaResource,
+) -> None:
+    """A job completed here may make others ready (the dependent jobs once the three independent
+    ones are done): trigger them from this run instead of a separate one a sensor tick later.
+    `plan_dispatch` decides; the dispatch sensor remains the catch-all."""
+    plan = plan_dispatch(state_store.store, recording_ids=[recording_id])
+    if plan.ema_jobs:
+        trigger_and_observe(context, plan.ema_jobs, state_store, object_store, ema)
 
 
 def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
@@ -189,7 +205,8 @@ def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
             objects.put_file(key, target)
         info = objects.stat(key)
         status = store.job_status(recording_id, job.name)
-        _mark_progress(context, store, out, recording_id, tracked=tracked)
+        if _mark_progress(context, store, out, recording_id, tracked=tracked):
+            _trigger_what_became_ready(context, recording_id, state_store, object_store, ema)
         yield MaterializeResult(
             metadata={
                 **{k: _metadata_value(v) for k, v in result.metadata.items()},

@@ -1,1 +1,1 @@
-from tests.orchestration.support import platform  # noqa: F401 - the fixture
+from tests.orchestration.support import ema_url, platform  # noqa: F401 - fixtures

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import uvicorn
 from dagster import DagsterInstance, instance_for_test
 
+from ema_simulator.app import create_app
+from ema_simulator.config import SimulatorConfig
 from ras_core import catalogue
 from ras_core.recording import RecordingMetadata, parse_recording_metadata
 from ras_core.states import JobState, Source
 from ras_platform.object_store import LocalObjectStore
+from ras_platform.stack import free_port
 from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
@@ -83,3 +90,20 @@ def platform(tmp_path: Path):
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("recordings", [recording.recording_id])
         yield Platform(instance, store, objects, recording, resources)
+
+
+@pytest.fixture
+def ema_url() -> Iterator[str]:
+    port = free_port()
+    # Long jobs: this test looks at the trigger, not at callbacks (no API listens for them).
+    config = SimulatorConfig(job_duration_s=600.0, api_key="sim-key", callback_token="t")
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -5,7 +5,8 @@ from dagster import AssetCheckKey, AssetKey, materialize
 from ras_assets.processed import processed_assets
 from ras_core import catalogue
 from ras_core.states import JobState, Source
-from tests.orchestration.support import RAW_FIXTURES, Platform
+from resources import EmaResource
+from tests.orchestration.support import RAW_FIXTURES, UNREACHABLE, Platform
 
 EMA_JOBS = [job.name for job in catalogue.JOB_TYPES if job.is_ema]
 
@@ -59,6 +60,8 @@ def test_every_import_asset_builds_its_processed_file_and_completes_its_job(plat
 
 def test_a_corrupt_raw_file_fails_the_check_and_keeps_the_previous_processed_file(platform: Platform) -> None:
     platform.put_raw("event-detection")
+    for job in ("player-tracking", "ball-tracking"):  # triggered with it, as validation does
+        platform.store.transition(platform.recording_id, job, JobState.SCHEDULED, source=Source.DISPATCH)
     platform.walk_to_succeeded("event-detection")
     assert _materialize(platform, ["events"]).success
     key = catalogue.processed_output("events").key(platform.recording_id)
@@ -81,3 +84,36 @@ def test_a_corrupt_raw_file_fails_the_check_and_keeps_the_previous_processed_fil
     # Attempt 2 of max_attempts=2: no automatic re-trigger, the job stays failed with the check's reason.
     assert status.state is JobState.FAILED and status.attempt == 2
     assert "raw/event-detection/" in (status.reason or "")
+
+
+def test_the_run_that_completes_the_independent_jobs_triggers_the_dependent_ones(
+    platform: Platform, ema_url: str
+) -> None:
+    for raw_name in (
+        "event-detection",
+        "player-tracking",
+        "match-momentum",
+        "physical-metrics",
+        "ball-tracking",
+    ):
+        platform.put_raw(raw_name)
+    for job in ("event-detection", "player-tracking", "ball-tracking"):
+        platform.walk_to_succeeded(job)
+    resources = {
+        **platform.resources,
+        "ema": EmaResource(base_url=ema_url, api_key="sim-key", api_base_url=UNREACHABLE),
+    }
+
+    result = materialize(
+        processed_assets,
+        selection=["events", "ball_tracking", "player_tracking", "match_momentum", "physical_metrics"],
+        partition_key=platform.recording_id,
+        instance=platform.instance,
+        resources=resources,
+    )
+
+    assert result.success
+    for job in ("match-details", "shot-details", "match-report"):
+        status = platform.store.job_status(platform.recording_id, job)
+        assert status.state is JobState.SCHEDULED and status.ema_job_id, job
+    assert platform.state("training-clips") is JobState.PENDING  # waits for shot details

@@ -3,41 +3,15 @@ EMA simulator on a loopback port."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-
-import pytest
-import uvicorn
 from dagster import AssetKey, DagsterEventType, EventRecordsFilter, materialize
 
-from ema_simulator.app import create_app
-from ema_simulator.config import SimulatorConfig
 from ras_assets.recording import recording
 from ras_core.recording import Period, RecordingMetadata
 from ras_core.states import JobState
-from ras_platform.stack import free_port
 from resources import EmaResource
 from tests.orchestration.support import UNREACHABLE, Platform
 
 INDEPENDENT = ("event-detection", "player-tracking", "ball-tracking")
-
-
-@pytest.fixture
-def ema_url() -> Iterator[str]:
-    port = free_port()
-    # Long jobs: this test looks at the trigger, not at callbacks (no API listens for them).
-    config = SimulatorConfig(job_duration_s=600.0, api_key="sim-key", callback_token="t")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_validating_a_recording_triggers_its_independent_jobs(platform: Platform, ema_url: str) -> None:
