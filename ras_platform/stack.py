@@ -82,6 +82,17 @@ class Stack:
         (self.dagster_home / "dagster.yaml").write_text(
             yaml.safe_dump(embedded_dagster_yaml(self.dagster_postgres_url), sort_keys=False)
         )
+        self._create_dagster_storage()
+
+    def _create_dagster_storage(self) -> None:
+        """Create the instance's storage once, before the processes start: on a fresh SQLite home,
+        the webserver, the daemon and their code servers racing to create it can stamp Dagster's
+        alembic table twice ("more than one head"), and then no location loads."""
+        from dagster import DagsterInstance
+
+        with DagsterInstance.from_config(str(self.dagster_home)) as instance:
+            instance.get_runs(limit=1)
+            instance.all_instigator_state()
 
     @property
     def dagster_home(self) -> Path:
