@@ -97,6 +97,18 @@ def decide(
     return _illegal(current, target, attempt)
 
 
+def retry_after_failure(failure: Decision, *, max_attempts: int) -> Decision | None:
+    """The automatic retry an attempt that has just failed earns while attempts remain, else None.
+
+    The state store applies it in the same transaction as the failure, so a crash cannot leave a job
+    failed with attempts to spare.
+    """
+    if not failure.applied or failure.to_state is not JobState.FAILED or failure.attempt >= max_attempts:
+        return None
+    reason = f"retry {failure.attempt + 1}/{max_attempts} after: {failure.reason}"
+    return decide(JobState.FAILED, failure.attempt, JobState.PENDING, reason=reason)
+
+
 def _illegal(current: JobState, target: JobState, attempt: int) -> Decision:
     return Decision(
         Outcome.ILLEGAL, current, attempt, f"illegal transition {current.value} → {target.value}"

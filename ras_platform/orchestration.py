@@ -146,7 +146,7 @@ def process_inbox(
     """Apply unprocessed callbacks to the state machine; plan raw events and import runs."""
     plan = InboxPlan()
     for callback in store.pending_callbacks(limit=limit):
-        result = store.apply_callback(callback)
+        result = store.apply_callback(callback, retry_within=max_attempts)
         if result is None:
             plan.deferred += 1
             continue
@@ -157,8 +157,6 @@ def process_inbox(
         status = result.status
         if status.state is JobState.SUCCEEDED:
             _on_ema_succeeded(store, objects, status, plan, max_attempts=max_attempts)
-        elif status.state is JobState.FAILED:
-            retry_if_allowed(store, status, max_attempts=max_attempts, source=Source.CALLBACK)
     return plan
 
 
@@ -230,20 +228,17 @@ def fail_job(
     max_attempts: int,
     retryable: bool = True,
 ) -> JobStatus:
-    result = store.transition(recording_id, job_type, JobState.FAILED, source=source, reason=reason)
-    if retryable and result.decision.applied:
-        return retry_if_allowed(store, result.status, max_attempts=max_attempts, source=source)
+    """Fail the job's current attempt; a retryable failure with attempts to spare is sent back to
+    pending in the same transaction."""
+    result = store.transition(
+        recording_id,
+        job_type,
+        JobState.FAILED,
+        source=source,
+        reason=reason,
+        retry_within=max_attempts if retryable else None,
+    )
     return result.status
-
-
-def retry_if_allowed(store: StateStore, status: JobStatus, *, max_attempts: int, source: Source) -> JobStatus:
-    """Send a failed job back to pending (a new attempt) while attempts remain."""
-    if status.state is not JobState.FAILED or status.attempt >= max_attempts:
-        return status
-    reason = f"retry {status.attempt + 1}/{max_attempts} after: {status.reason}"
-    return store.transition(
-        status.recording_id, status.job_type, JobState.PENDING, source=source, reason=reason
-    ).status
 
 
 def complete_if_imported(

@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 
 from ras_core import catalogue
 from ras_core.recording import Period, Pitch, RecordingMetadata
-from ras_core.states import IN_FLIGHT, Decision, JobState, Outcome, Source, decide
+from ras_core.states import IN_FLIGHT, Decision, JobState, Outcome, Source, decide, retry_after_failure
 from ras_platform.db import sql
 from ras_platform.db.callbacks import InvalidCallback, callback_reason, parse_callback
 from ras_platform.db.engine import make_engine, read_transaction, write_transaction
@@ -159,13 +159,18 @@ class StateStore:
         source: Source,
         reason: str | None = None,
         ema_job_id: str | None = None,
+        retry_within: int | None = None,
     ) -> TransitionResult:
-        """Ask for `target`; the change log records the request whatever `decide` says about it."""
+        """Ask for `target`; the change log records the request whatever `decide` says about it.
+
+        With `retry_within` (the maximum attempts), a failure that leaves attempts to spare goes back
+        to pending in the same transaction.
+        """
         catalogue.job_type(job_type)
         with write_transaction(self._engine) as conn:
             current = lock_job(conn, recording_id, job_type)
             decision = decide(current.state, current.attempt, target, reason=reason)
-            return _record(conn, current, decision, source, ema_job_id)
+            return _record(conn, current, decision, source, ema_job_id, retry_within=retry_within)
 
     def record_ema_job_id(self, recording_id: str, job_type: str, attempt: int, ema_job_id: str) -> bool:
         """Remember the EMA job of `attempt`; False if that attempt is no longer current or has another id.
@@ -184,9 +189,14 @@ class StateStore:
             return True
 
     def apply_callback(
-        self, inbox: InboxCallback, *, defer_limit_s: float = DEFAULT_DEFER_LIMIT_S
+        self,
+        inbox: InboxCallback,
+        *,
+        retry_within: int | None = None,
+        defer_limit_s: float = DEFAULT_DEFER_LIMIT_S,
     ) -> TransitionResult | None:
-        """Turn an inbox row into a change and mark it processed, atomically.
+        """Turn an inbox row into a change and mark it processed, atomically (with the automatic
+        retry of a failure, see `transition`).
 
         None when nothing was done: the row was already processed, or it is deferred because its
         trigger has not yet recorded the EMA job id (it stays pending for the next tick).
@@ -201,7 +211,10 @@ class StateStore:
             at = now()
             if _awaiting_trigger(current) and at - row.received_at < timedelta(seconds=defer_limit_s):
                 return None
-            result = _record(conn, current, _callback_decision(current, row), Source.CALLBACK, row.job_id, at)
+            decision = _callback_decision(current, row)
+            result = _record(
+                conn, current, decision, Source.CALLBACK, row.job_id, at, retry_within=retry_within
+            )
             conn.execute(
                 update(callback_inbox)
                 .where(callback_inbox.c.id == row.id)
@@ -381,21 +394,31 @@ def _record(
     source: Source,
     ema_job_id: str | None,
     at: datetime | None = None,
+    *,
+    retry_within: int | None = None,
 ) -> TransitionResult:
-    """Log `decision` and, if applied, project it and write the domain events it causes."""
+    """Log `decision` and, if applied, project it and write the domain events it causes; then the
+    automatic retry of a failure when `retry_within` allows one."""
+    at = at or now()
     if decision.applied:
         # Re-entering pending starts a new attempt that has no EMA job yet.
         logged_ema_id = None if decision.to_state is JobState.PENDING else ema_job_id or current.ema_job_id
     else:
         logged_ema_id = ema_job_id or current.ema_job_id
-    entry = sql.append_change(conn, current, decision, source, logged_ema_id, at or now())
+    entry = sql.append_change(conn, current, decision, source, logged_ema_id, at)
     if not decision.applied:
         return TransitionResult(decision, current, entry)
     status = project(entry)
     sql.write_projection(conn, status)
     if status.state is JobState.COMPLETED:
         sql.add_completion_events(conn, status)
-    return TransitionResult(decision, status, entry)
+    retry = retry_after_failure(decision, max_attempts=retry_within) if retry_within else None
+    if retry is None:
+        return TransitionResult(decision, status, entry)
+    retry_entry = sql.append_change(conn, status, retry, source, None, at)
+    retried = project(retry_entry)
+    sql.write_projection(conn, retried)
+    return TransitionResult(decision, retried, retry_entry, retry)
 
 
 def _awaiting_trigger(current: JobStatus) -> bool:

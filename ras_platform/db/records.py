@@ -66,9 +66,13 @@ class OutboxEvent:
 
 @dataclass(frozen=True)
 class TransitionResult:
+    """What became of a requested transition. `status` is the job afterwards: back in pending when
+    the failure earned an automatic retry (`retry`, applied in the same transaction)."""
+
     decision: Decision
     status: JobStatus
     entry: ChangeLogEntry
+    retry: Decision | None = None
 
 
 def initial_status(recording_id: str, job_type: str, registered_at: datetime) -> JobStatus:

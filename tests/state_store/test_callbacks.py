@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.pool import NullPool
 
 from ras_core.states import JobState, Outcome, Source
+from ras_platform.db import sql
 from ras_platform.db.engine import normalise_url
 from ras_platform.db.schema import callback_inbox
 from ras_platform.db.sql import now
@@ -135,3 +136,58 @@ def test_row_committed_late_with_a_lower_id_is_still_seen(store: StateStore, rec
 def _process_all(store: StateStore) -> None:
     for pending in store.pending_callbacks():
         store.apply_callback(pending, defer_limit_s=0)
+
+
+def test_failed_callback_with_attempts_left_is_retried_in_the_same_transaction(
+    store: StateStore, rec: str
+) -> None:
+    run_to(store, rec, PT, JobState.RUNNING, "ema-1")
+    store.add_callback(rec, callback("ema-1", "failed", job_reason="out of memory"))
+    result = store.apply_callback(store.pending_callbacks()[0], retry_within=3)
+    assert result is not None and result.retry is not None
+    assert (result.decision.to_state, result.status.state, result.status.attempt) == (
+        JobState.FAILED,
+        JobState.PENDING,
+        2,
+    )
+    failed, retried = store.change_log(rec)[-2:]
+    assert (failed.to_state, failed.reason) == (JobState.FAILED, "out of memory")
+    assert (retried.from_state, retried.to_state, retried.reason) == (
+        JobState.FAILED,
+        JobState.PENDING,
+        "retry 2/3 after: out of memory",
+    )
+    assert store.rebuild_projection(rec)[1] == store.job_status(rec, PT)
+
+
+def test_last_attempt_stays_failed(store: StateStore, rec: str) -> None:
+    run_to(store, rec, PT, JobState.RUNNING, "ema-1")
+    store.add_callback(rec, callback("ema-1", "failed", job_reason="bad video"))
+    result = store.apply_callback(store.pending_callbacks()[0], retry_within=1)
+    assert result is not None and result.retry is None
+    assert (result.status.state, result.status.reason) == (JobState.FAILED, "bad video")
+
+
+def test_crash_while_writing_the_retry_loses_the_failure_too(
+    store: StateStore, rec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failure and retry commit together: a crash between them leaves the callback to apply again,
+    never a job failed with attempts to spare."""
+    run_to(store, rec, PT, JobState.RUNNING, "ema-1")
+    store.add_callback(rec, callback("ema-1", "failed", job_reason="out of memory"))
+    before = store.change_log(rec)
+    real_append = sql.append_change
+
+    def crash_on_retry(conn: Any, current: Any, decision: Any, *args: Any) -> Any:
+        if decision.to_state is JobState.PENDING:
+            raise RuntimeError("process killed")
+        return real_append(conn, current, decision, *args)
+
+    monkeypatch.setattr(sql, "append_change", crash_on_retry)
+    with pytest.raises(RuntimeError):
+        store.apply_callback(store.pending_callbacks()[0], retry_within=3)
+    monkeypatch.undo()
+    assert store.job_status(rec, PT).state is JobState.RUNNING
+    assert store.change_log(rec) == before
+    result = store.apply_callback(store.pending_callbacks()[0], retry_within=3)  # the next tick
+    assert result is not None and (result.status.state, result.status.attempt) == (JobState.PENDING, 2)
