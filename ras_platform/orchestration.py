@@ -20,7 +20,8 @@ from ras_platform.state_store import JobStatus, StateStore
 
 # A job left `scheduled` without an EMA job id this long lost its trigger run (a crash between the
 # dispatch commit and the run launch): dispatch asks again, and EMA's Idempotency-Key dedupes.
-STUCK_TRIGGER_AFTER = timedelta(seconds=90)
+# Deployments set it with RAS_EMA_TRIGGER_TIMEOUT_S.
+DEFAULT_TRIGGER_TIMEOUT = timedelta(seconds=90)
 # A job left `succeeded` this long lost its import request; the callback sensor asks again.
 STUCK_IMPORT_AFTER = timedelta(seconds=60)
 
@@ -45,7 +46,7 @@ class DispatchPlan:
     ema_jobs: list[JobRef] = field(default_factory=list)
     # recording → processed outputs to build (platform-computed jobs)
     platform_imports: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    # The same for platform jobs left scheduled or running past STUCK_TRIGGER_AFTER: their import run
+    # The same for platform jobs left scheduled or running past the trigger timeout: their import run
     # was lost (a killed daemon takes its run workers with it). Re-requested under a fresh run key,
     # since Dagster skips a run key it has seen, whatever became of that run.
     stuck_platform_imports: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -67,6 +68,7 @@ def plan_dispatch(
     *,
     recording_ids: list[str] | None = None,
     include_stuck: bool = True,
+    trigger_timeout: timedelta = DEFAULT_TRIGGER_TIMEOUT,
     now: datetime | None = None,
     limit: int = 500,
 ) -> DispatchPlan:
@@ -75,7 +77,8 @@ def plan_dispatch(
     With `recording_ids` (the `recording` asset, right after validating one recording) only those
     recordings' EMA jobs are scheduled; platform jobs and stuck triggers are left to the sensor,
     which can launch the runs they need. `include_stuck` also plans jobs whose trigger or platform
-    run was lost; the sensor turns it off while a trigger run is still queued or under way.
+    run was lost (no progress for `trigger_timeout`); the sensor turns it off while a trigger run is
+    still queued or under way.
     """
     now = now or datetime.now(UTC)
     plan = DispatchPlan()
@@ -92,17 +95,19 @@ def plan_dispatch(
             if result.decision.applied:
                 _add_to_plan(plan, result.status)
     if recording_ids is None and include_stuck:
-        _plan_stuck(store, plan, now=now, limit=limit)
+        _plan_stuck(store, plan, now=now, timeout=trigger_timeout, limit=limit)
     return plan
 
 
-def _plan_stuck(store: StateStore, plan: DispatchPlan, *, now: datetime, limit: int) -> None:
+def _plan_stuck(
+    store: StateStore, plan: DispatchPlan, *, now: datetime, timeout: timedelta, limit: int
+) -> None:
     """Jobs whose trigger or platform run was lost (a crash between the dispatch commit and the
     run launch, or a run killed midway) are asked for again."""
     for state in (JobState.SCHEDULED, JobState.RUNNING):
         for status in store.jobs_in_state(state, limit=limit):
             is_ema = catalogue.job_type(status.job_type).is_ema
-            if now - _aware(status.updated_at) <= STUCK_TRIGGER_AFTER:
+            if now - _aware(status.updated_at) <= timeout:
                 continue
             if is_ema and state is JobState.SCHEDULED and status.ema_job_id is None:
                 _add_to_plan(plan, status)

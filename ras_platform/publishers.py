@@ -12,6 +12,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -204,18 +205,45 @@ class EventBridgePublisher:
         return [event_id for event_id, _ in failed], "; ".join(dict.fromkeys(r for _, r in failed))
 
 
-def build_publisher(settings: Settings) -> Publisher:
-    if settings.event_publisher == "eventbridge":
-        return EventBridgePublisher(
-            bus_name=settings.event_bus_name,
+@dataclass(frozen=True)
+class PublisherConfig:
+    """What picks and opens a publisher: the Dagster resource's fields are these."""
+
+    kind: str = "file"  # "file" or "eventbridge"
+    path: str = ""
+    source: str = "recording-analytics"
+    base_url: str = ""
+    bus_name: str = "default"
+    endpoint_url: str | None = None
+    region: str = "eu-west-1"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PublisherConfig:
+        return cls(
+            kind=settings.event_publisher,
+            path=str(settings.events_file),
             source=settings.event_source,
             base_url=settings.api_base_url,
+            bus_name=settings.event_bus_name,
             endpoint_url=settings.eventbridge_endpoint_url,
             region=settings.aws_region,
         )
+
+
+def open_publisher(config: PublisherConfig) -> Publisher:
+    """The one place that chooses the backend."""
+    if config.kind == "eventbridge":
+        return EventBridgePublisher(
+            bus_name=config.bus_name,
+            source=config.source,
+            base_url=config.base_url,
+            endpoint_url=config.endpoint_url,
+            region=config.region,
+        )
     return JsonLinesPublisher(
-        settings.events_file,
-        source=settings.event_source,
-        base_url=settings.api_base_url,
-        bus_name=settings.event_bus_name,
+        Path(config.path), source=config.source, base_url=config.base_url, bus_name=config.bus_name
     )
+
+
+def build_publisher(settings: Settings) -> Publisher:
+    return open_publisher(PublisherConfig.from_settings(settings))

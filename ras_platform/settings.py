@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     ema_base_url: str = "http://127.0.0.1:8090"
     ema_api_key: str = "ema-dev-api-key"
     ema_max_attempts: int = 3  # automatic re-triggers of a failed EMA job, counting the first
+    # How long a trigger (or a platform job's run) may take before dispatch asks again. Raise it
+    # when runs wait long in the queue (ECS): a re-trigger is harmless but wasted work.
+    ema_trigger_timeout_s: float = 90.0
 
     zola_token: str = EMBEDDED_ZOLA_TOKEN
     ema_token: str = EMBEDDED_EMA_TOKEN

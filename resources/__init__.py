@@ -5,14 +5,15 @@ every few seconds, and a new SQLAlchemy engine (plus its migration check) per ti
 than the tick's work.
 """
 
+from dataclasses import asdict
 from functools import cache
-from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 
 from ras_platform.ema_client import EmaClient
-from ras_platform.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
-from ras_platform.publishers import EventBridgePublisher, JsonLinesPublisher, Publisher
+from ras_platform.object_store import ObjectStore, ObjectStoreConfig, open_object_store
+from ras_platform.publishers import Publisher, PublisherConfig, open_publisher
 from ras_platform.settings import Settings
 from ras_platform.state_store import StateStore
 
@@ -33,16 +34,13 @@ class StateStoreResource(ConfigurableResource):
 
 
 @cache
-def _object_store(
-    kind: str, root: str, base_url: str, signing_key: str, bucket: str, endpoint_url: str | None, region: str
-) -> ObjectStore:
-    if kind == "s3":
-        return S3ObjectStore(bucket, endpoint_url=endpoint_url, region=region)
-    return LocalObjectStore(Path(root), base_url=base_url, signing_key=signing_key)
+def _object_store(config: ObjectStoreConfig) -> ObjectStore:
+    return open_object_store(config)
 
 
 class ObjectStoreResource(ConfigurableResource):
-    """Raw and processed files: a local directory (embedded) or an S3 bucket (production)."""
+    """Raw and processed files: a local directory (embedded) or an S3 bucket (production).
+    The fields are `ObjectStoreConfig`'s."""
 
     kind: str = "local"
     root: str = ""
@@ -54,9 +52,10 @@ class ObjectStoreResource(ConfigurableResource):
 
     @property
     def store(self) -> ObjectStore:
-        return _object_store(
-            self.kind, self.root, self.base_url, self.signing_key, self.bucket, self.endpoint_url, self.region
-        )
+        return _object_store(ObjectStoreConfig(**self._fields()))
+
+    def _fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ObjectStoreConfig.__dataclass_fields__}
 
 
 class EmaResource(ConfigurableResource):
@@ -66,6 +65,9 @@ class EmaResource(ConfigurableResource):
     api_key: str
     max_attempts: int = 3  # automatic re-triggers of a failed job, counting the first
     api_base_url: str  # where EMA reaches our callback endpoint
+    # A job left scheduled with no EMA job id, or a platform job left running, this long lost its
+    # run: dispatch asks again (EMA dedupes on the Idempotency-Key).
+    trigger_timeout_s: float = 90.0
 
     @property
     def client(self) -> EmaClient:
@@ -73,7 +75,8 @@ class EmaResource(ConfigurableResource):
 
 
 class EventPublisherResource(ConfigurableResource):
-    """Domain events: a JSON lines file (embedded) or EventBridge (production)."""
+    """Domain events: a JSON lines file (embedded) or EventBridge (production).
+    The fields are `PublisherConfig`'s."""
 
     kind: str = "file"
     path: str = ""
@@ -85,47 +88,25 @@ class EventPublisherResource(ConfigurableResource):
 
     @property
     def publisher(self) -> Publisher:
-        return _publisher(
-            self.kind, self.path, self.source, self.base_url, self.bus_name, self.endpoint_url, self.region
-        )
+        fields = {name: getattr(self, name) for name in PublisherConfig.__dataclass_fields__}
+        return _publisher(PublisherConfig(**fields))
 
 
 @cache
-def _publisher(
-    kind: str, path: str, source: str, base_url: str, bus_name: str, endpoint_url: str | None, region: str
-) -> Publisher:
-    if kind == "eventbridge":
-        return EventBridgePublisher(
-            bus_name=bus_name, source=source, base_url=base_url, endpoint_url=endpoint_url, region=region
-        )
-    return JsonLinesPublisher(Path(path), source=source, base_url=base_url)
+def _publisher(config: PublisherConfig) -> Publisher:
+    return open_publisher(config)
 
 
 def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResource]:
     return {
         "state_store": StateStoreResource(database_url=settings.resolved_database_url),
-        "object_store": ObjectStoreResource(
-            kind=settings.object_store,
-            root=str(settings.objects_dir),
-            base_url=settings.api_base_url,
-            signing_key=settings.signing_key,
-            bucket=settings.s3_bucket,
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.aws_region,
-        ),
+        "object_store": ObjectStoreResource(**asdict(ObjectStoreConfig.from_settings(settings))),
         "ema": EmaResource(
             base_url=settings.ema_base_url,
             api_key=settings.ema_api_key,
             max_attempts=settings.ema_max_attempts,
             api_base_url=settings.api_base_url,
+            trigger_timeout_s=settings.ema_trigger_timeout_s,
         ),
-        "event_publisher": EventPublisherResource(
-            kind=settings.event_publisher,
-            path=str(settings.events_file),
-            source=settings.event_source,
-            base_url=settings.api_base_url,
-            bus_name=settings.event_bus_name,
-            endpoint_url=settings.eventbridge_endpoint_url,
-            region=settings.aws_region,
-        ),
+        "event_publisher": EventPublisherResource(**asdict(PublisherConfig.from_settings(settings))),
     }

@@ -2,7 +2,7 @@
 
 import hashlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     DagsterRunStatus,
@@ -16,9 +16,9 @@ from dagster import (
 
 from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_recording_job
 from ras_core.states import JobState
-from ras_platform.orchestration import STUCK_TRIGGER_AFTER, plan_dispatch
+from ras_platform.orchestration import plan_dispatch
 from ras_platform.state_store import StateStore
-from resources import StateStoreResource
+from resources import EmaResource, StateStoreResource
 from sensors.ema_callbacks import has_active_run, import_run_request
 
 TRIGGERS_PER_RUN = 100  # one short run triggers EMA jobs of many recordings
@@ -72,16 +72,22 @@ def _lost_validations(
     description="Schedules pending jobs whose recording validated and whose upstream jobs completed; "
     "one trigger run per tick for all recordings.",
 )
-def dispatch_sensor(context: SensorEvaluationContext, state_store: StateStoreResource) -> SensorResult:
+def dispatch_sensor(
+    context: SensorEvaluationContext, state_store: StateStoreResource, ema: EmaResource
+) -> SensorResult:
     store = state_store.store
     # A trigger run still queued or under way will take care of the jobs it lists: re-asking for
     # "stuck" ones while the queue is merely slow would only grow it.
-    plan = plan_dispatch(store, include_stuck=not has_active_run(context.instance, trigger_ema_jobs.name))
+    plan = plan_dispatch(
+        store,
+        include_stuck=not has_active_run(context.instance, trigger_ema_jobs.name),
+        trigger_timeout=timedelta(seconds=ema.trigger_timeout_s),
+    )
     encoded = [ref.encode() for ref in plan.ema_jobs]
     # Run keys carry the interval: Dagster skips a run key it has seen whatever became of that run,
     # so a re-request of jobs whose run was lost (a killed daemon takes its run workers with it)
     # needs a fresh key. Re-triggering is harmless: EMA dedupes on the Idempotency-Key.
-    bucket = str(int(time.time() // STUCK_TRIGGER_AFTER.total_seconds()))
+    bucket = str(int(time.time() // ema.trigger_timeout_s))
     run_requests = []
     for start in range(0, len(encoded), TRIGGERS_PER_RUN):
         batch = encoded[start : start + TRIGGERS_PER_RUN]

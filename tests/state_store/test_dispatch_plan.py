@@ -1,0 +1,35 @@
+"""Dispatch's plan: ready jobs are scheduled once; a trigger lost past the timeout is asked for again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ras_core.states import JobState
+from ras_platform.orchestration import JobRef, plan_dispatch
+from ras_platform.state_store import StateStore
+
+INDEPENDENT = ["event-detection", "player-tracking", "ball-tracking"]
+
+
+def test_ready_jobs_are_scheduled_once(store: StateStore, rec: str) -> None:
+    assert plan_dispatch(store).ema_jobs == [], "an unvalidated recording waits"
+    store.mark_validated(rec)
+    first = plan_dispatch(store)
+    assert sorted(ref.job_type for ref in first.ema_jobs) == sorted(INDEPENDENT)
+    assert all(store.job_status(rec, job).state is JobState.SCHEDULED for job in INDEPENDENT)
+    assert plan_dispatch(store).ema_jobs == []
+
+
+def test_a_trigger_lost_past_the_timeout_is_asked_for_again(store: StateStore, rec: str) -> None:
+    store.mark_validated(rec)
+    plan_dispatch(store)
+    store.record_ema_job_id(rec, "event-detection", 1, "ema-1")  # only this trigger came back
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    minute = timedelta(seconds=60)
+    assert plan_dispatch(store, now=later, trigger_timeout=5 * minute).ema_jobs == []
+    assert plan_dispatch(store, now=later, include_stuck=False, trigger_timeout=minute).ema_jobs == []
+    again = plan_dispatch(store, now=later, trigger_timeout=minute)
+    assert sorted(again.ema_jobs, key=lambda r: r.job_type) == [
+        JobRef(rec, "ball-tracking", 1),
+        JobRef(rec, "player-tracking", 1),
+    ]
