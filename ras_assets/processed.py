@@ -8,6 +8,7 @@ failing check leaves the previous processed file untouched and fails the job wit
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckResult,
@@ -29,12 +30,14 @@ from ras_assets.partitions import recordings_partitions
 from ras_assets.raw import raw_asset_key
 from ras_core import catalogue
 from ras_core.catalogue import ProcessedOutput
-from ras_core.importers import CHECKS_BY_OUTPUT, ImportResult, run_import
 from ras_core.states import JobState, Source
 from ras_platform.object_store import ObjectStore
 from ras_platform.orchestration import complete_if_imported, fail_job, plan_dispatch, ready_jobs
 from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
+
+if TYPE_CHECKING:
+    from ras_core.importers import ImportResult
 
 DESCRIPTIONS = {
     "events": "Detected match events of every EMA schema version (2, 2.1, 2.2, 3) in one shape: "
@@ -86,7 +89,7 @@ def _latest_import_times(
     return times
 
 
-def _check_results(result: ImportResult) -> list[AssetCheckResult]:
+def _check_results(result: "ImportResult") -> list[AssetCheckResult]:
     return [
         AssetCheckResult(
             check_name=check.name,
@@ -158,7 +161,7 @@ def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
     deps += [AssetDep(name) for name in out.processed_inputs]
     checks = [
         AssetCheckSpec(name, asset=out.name, blocking=True, description=CHECK_DESCRIPTIONS[name])
-        for name in CHECKS_BY_OUTPUT[out.name]
+        for name in out.checks
     ]
 
     @asset(
@@ -187,6 +190,10 @@ def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
             workdir = Path(tmp)
             inputs = _fetch_inputs(objects, out, recording_id, workdir)
             target = workdir / f"out.{out.file_format}"
+            # Imported here, not at module level: every run process loads this module, and only
+            # import runs need polars, pyarrow and jsonschema (about 0.4 s of start-up).
+            from ras_core.importers import run_import
+
             result = run_import(out.name, inputs, meta, target)
             if not result.passed:
                 reason = f"{out.name}: {result.failure_reason()}"

@@ -51,6 +51,8 @@ class ProcessedOutput:
     raw_inputs: tuple[str, ...] = ()  # RawOutput names read
     processed_inputs: tuple[str, ...] = ()  # ProcessedOutput names read
     endpoint: str | None = None  # delivery path under /recordings/{id}/
+    # Blocking checks (ras_core.checks), in the order they run; schema_valid first.
+    checks: tuple[str, ...] = ("schema_valid",)
 
     def key(self, recording_id: str) -> str:
         return f"processed/{self.name}/{recording_id}.{self.file_format}"
@@ -74,19 +76,40 @@ class JobType:
         return {Executor.EMA_V2: "v2", Executor.EMA_V3: "v3"}[self.executor]
 
 
+CHECK_NAMES = ("schema_valid", "time_monotonic", "frame_coverage", "coordinates_in_band")
+
 PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
-    ProcessedOutput("events", "json", raw_inputs=("event-detection",), endpoint="events"),
-    ProcessedOutput("ball_tracking", "parquet", raw_inputs=("ball-tracking",)),
+    ProcessedOutput(
+        "events",
+        "json",
+        raw_inputs=("event-detection",),
+        endpoint="events",
+        checks=("schema_valid", "time_monotonic", "coordinates_in_band"),
+    ),
+    ProcessedOutput("ball_tracking", "parquet", raw_inputs=("ball-tracking",), checks=CHECK_NAMES),
     ProcessedOutput(
         "player_tracking",
         "parquet",
         raw_inputs=("player-tracking", "ball-tracking"),
         endpoint="player-tracking",
+        checks=CHECK_NAMES,
     ),
-    ProcessedOutput("match_momentum", "json", raw_inputs=("match-momentum",), endpoint="match-momentum"),
+    ProcessedOutput(
+        "match_momentum",
+        "json",
+        raw_inputs=("match-momentum",),
+        endpoint="match-momentum",
+        checks=("schema_valid", "time_monotonic"),
+    ),
     ProcessedOutput("physical_metrics", "parquet", raw_inputs=("physical-metrics",)),
     ProcessedOutput("match_details", "json", raw_inputs=("match-details",), endpoint="match-details"),
-    ProcessedOutput("shot_details", "json", raw_inputs=("shot-details",), endpoint="shot-details"),
+    ProcessedOutput(
+        "shot_details",
+        "json",
+        raw_inputs=("shot-details",),
+        endpoint="shot-details",
+        checks=("schema_valid", "coordinates_in_band"),
+    ),
     ProcessedOutput("match_report", "json", raw_inputs=("match-report",), endpoint="match-report"),
     ProcessedOutput("training_clips", "json", processed_inputs=("shot_details",)),
 )

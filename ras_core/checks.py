@@ -10,23 +10,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ras_core.catalogue import PROCESSED_OUTPUTS
 from ras_core.errors import RawFormatError
 from ras_core.recording import RecordingMetadata
 from ras_core.transforms.clock import expected_frames
 
-CHECK_NAMES = ("schema_valid", "time_monotonic", "frame_coverage", "coordinates_in_band")
-
-CHECKS_BY_OUTPUT: dict[str, tuple[str, ...]] = {
-    "events": ("schema_valid", "time_monotonic", "coordinates_in_band"),
-    "ball_tracking": CHECK_NAMES,
-    "player_tracking": CHECK_NAMES,
-    "match_momentum": ("schema_valid", "time_monotonic"),
-    "physical_metrics": ("schema_valid",),
-    "match_details": ("schema_valid",),
-    "shot_details": ("schema_valid", "coordinates_in_band"),
-    "match_report": ("schema_valid",),
-    "training_clips": ("schema_valid",),
-}
+CHECKS_BY_OUTPUT: dict[str, tuple[str, ...]] = {out.name: out.checks for out in PROCESSED_OUTPUTS}
 
 # Normalised coordinates may leave [0, 1] (players off the pitch, a ball in the stands) but not by much.
 BAND = (-0.1, 1.1)

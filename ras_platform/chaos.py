@@ -126,7 +126,7 @@ class AwsDouble:
         )
 
     def create_bucket(self, bucket: str) -> None:
-        from ras_platform.object_store import S3ObjectStore
+        from ras_platform.s3_object_store import S3ObjectStore
 
         S3ObjectStore(bucket, endpoint_url=self.url, region=REGION, client=self.client("s3")).ensure_bucket()
 

@@ -7,9 +7,10 @@ partition as the `dagster/partition` tag, and `terminateRuns`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 REPOSITORY_NAME = "__repository__"  # the implicit repository of a Definitions object
 # Names the code location defines (ras_assets) and the API launches by; shared so they cannot drift.
@@ -73,6 +74,8 @@ class DagsterClient:
         timeout_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ):
+        import httpx  # here, not at module level: run processes import this module for its names only
+
         self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s, transport=transport)
         self._selector = {"repositoryName": REPOSITORY_NAME, "repositoryLocationName": location_name}
 

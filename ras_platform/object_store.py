@@ -18,16 +18,11 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, Protocol
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from ras_platform.settings import Settings
 
@@ -35,9 +30,6 @@ _KEY = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 _PREFIX = re.compile(r"([A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*")
 # Temporary files carry "~", a character keys may not contain, so list() never returns one.
 _TMP_MARK = ".~tmp~"
-_NOT_FOUND = ("404", "NoSuchKey", "NotFound")
-# 412: the key exists; 409 ConditionalRequestConflict: a concurrent conditional write to it won.
-_WRITE_ONCE_REFUSED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
 
 class InvalidObjectKey(ValueError):
@@ -250,130 +242,6 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
     return ObjectInfo(key, st.st_size, digest, datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC))
 
 
-class S3ObjectStore:
-    """Objects in one S3 bucket. Presigned URLs come from S3 itself, so bytes never pass through us.
-
-    Single PUTs are atomic in S3; write-once uses S3's conditional write (`If-None-Match: *`), which
-    is race-free on the server. Single PUT and server-side copy are limited to 5 GB, far above
-    the largest EMA output.
-    """
-
-    def __init__(
-        self, bucket: str, *, endpoint_url: str | None = None, region: str = "eu-west-1", client: Any = None
-    ) -> None:
-        self.bucket = bucket
-        self._client = client or _s3_client(endpoint_url, region)
-        self._region = region
-
-    def ensure_bucket(self) -> None:
-        try:
-            self._client.head_bucket(Bucket=self.bucket)
-            return
-        except ClientError as error:
-            if _error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
-                raise
-        options: dict[str, Any] = {}
-        if self._region != "us-east-1":  # us-east-1 rejects an explicit location constraint
-            options["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
-        self._client.create_bucket(Bucket=self.bucket, **options)
-
-    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
-        return self._put(key, data, if_absent)
-
-    def put_file(self, key: str, path: Path, *, if_absent: bool = False) -> bool:
-        with open(path, "rb") as body:
-            return self._put(key, body, if_absent)
-
-    def _put(self, key: str, body: Any, if_absent: bool) -> bool:
-        extra = {"IfNoneMatch": "*"} if if_absent else {}
-        try:
-            self._client.put_object(Bucket=self.bucket, Key=validate_key(key), Body=body, **extra)
-        except ClientError as error:
-            if if_absent and _error_code(error) in _WRITE_ONCE_REFUSED:
-                return False
-            raise
-        return True
-
-    def get_bytes(self, key: str) -> bytes:
-        with _not_found_as(key):
-            return self._client.get_object(Bucket=self.bucket, Key=validate_key(key))["Body"].read()
-
-    def download(self, key: str, dest: Path) -> Path:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with _not_found_as(key):
-            self._client.download_file(self.bucket, validate_key(key), str(dest))
-        return dest
-
-    def local_path(self, key: str) -> Path | None:
-        validate_key(key)
-        return None
-
-    def stat(self, key: str) -> ObjectInfo | None:
-        try:
-            head = self._client.head_object(Bucket=self.bucket, Key=validate_key(key))
-        except ClientError as error:
-            if _error_code(error) in _NOT_FOUND:
-                return None
-            raise
-        return ObjectInfo(key, head["ContentLength"], head["ETag"].strip('"'), head["LastModified"])
-
-    def exists(self, key: str) -> bool:
-        return self.stat(key) is not None
-
-    def delete(self, key: str) -> None:
-        self._client.delete_object(Bucket=self.bucket, Key=validate_key(key))
-
-    def copy(self, src: str, dst: str) -> None:
-        source = {"Bucket": self.bucket, "Key": validate_key(src)}
-        with _not_found_as(src):
-            self._client.copy_object(Bucket=self.bucket, Key=validate_key(dst), CopySource=source)
-
-    def list(self, prefix: str) -> list[ObjectInfo]:
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=validate_prefix(prefix)
-        )
-        return [
-            ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"])
-            for page in pages
-            for item in page.get("Contents", [])
-        ]
-
-    def presign_put(self, key: str, expires_s: int) -> str:
-        return self._presign("put_object", key, expires_s)
-
-    def presign_get(self, key: str, expires_s: int) -> str:
-        return self._presign("get_object", key, expires_s)
-
-    def _presign(self, operation: str, key: str, expires_s: int) -> str:
-        params = {"Bucket": self.bucket, "Key": validate_key(key)}
-        return self._client.generate_presigned_url(operation, Params=params, ExpiresIn=int(expires_s))
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{validate_key(key)}"
-
-
-@contextmanager
-def _not_found_as(key: str) -> Iterator[None]:
-    """Turns S3's several spellings of "no such key" into ObjectNotFound, like the local backend."""
-    try:
-        yield
-    except ClientError as error:
-        if _error_code(error) in _NOT_FOUND:
-            raise ObjectNotFound(key) from error
-        raise
-
-
-def _error_code(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _s3_client(endpoint_url: str | None, region: str) -> Any:
-    # Path-style addressing: S3-compatible servers on loopback (moto, MinIO) have no per-bucket DNS.
-    addressing = {"addressing_style": "path"} if endpoint_url else {}
-    config = Config(signature_version="s3v4", s3=addressing, retries={"max_attempts": 5, "mode": "standard"})
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
-
-
 @dataclass(frozen=True)
 class ObjectStoreConfig:
     """What picks and opens an object store: the Dagster resource's fields are these."""
@@ -402,6 +270,9 @@ class ObjectStoreConfig:
 def open_object_store(config: ObjectStoreConfig) -> ObjectStore:
     """The one place that chooses the backend."""
     if config.kind == "s3":
+        # boto3 costs ~0.3 s to import; embedded processes never need it.
+        from ras_platform.s3_object_store import S3ObjectStore
+
         return S3ObjectStore(config.bucket, endpoint_url=config.endpoint_url, region=config.region)
     return LocalObjectStore(Path(config.root), base_url=config.base_url, signing_key=config.signing_key)
 

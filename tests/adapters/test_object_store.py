@@ -22,9 +22,9 @@ from ras_platform.object_store import (
     LocalObjectStore,
     ObjectNotFound,
     ObjectStore,
-    S3ObjectStore,
     build_object_store,
 )
+from ras_platform.s3_object_store import S3ObjectStore
 from ras_platform.settings import Settings
 
 from .conftest import free_port

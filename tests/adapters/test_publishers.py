@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from ras_platform.eventbridge import EventBridgePublisher
 from ras_platform.publishers import (
-    EventBridgePublisher,
     JsonLinesPublisher,
     PublishError,
     build_publisher,

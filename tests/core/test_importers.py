@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ras_core.catalogue import PROCESSED_OUTPUTS
-from ras_core.checks import CHECK_NAMES, CHECKS_BY_OUTPUT, NOT_RUN
+from ras_core.catalogue import CHECK_NAMES, PROCESSED_OUTPUTS
+from ras_core.checks import CHECKS_BY_OUTPUT, NOT_RUN
 from ras_core.importers import IMPORTERS, ImportResult, run_import
 from ras_core.processed import read_document, read_parquet_metadata
 from ras_core.recording import RecordingMetadata

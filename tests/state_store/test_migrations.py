@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from ras_platform.db.engine import make_engine
-from ras_platform.db.migrate import current_revision, head_revision
+from ras_platform.db.migrate import HEAD_REVISION, current_revision, head_revision, stored_revision
 from ras_platform.db.schema import VERSION_TABLE, metadata
 from ras_platform.state_store import StateStore
 
@@ -46,5 +46,20 @@ def test_migrations_match_the_schema_the_code_queries(fresh_database_url: str) -
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
             assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_head_constant_names_the_newest_migration() -> None:
+    """Processes skip alembic when the stored revision is HEAD_REVISION: a new migration must bump it."""
+    assert head_revision() == HEAD_REVISION
+
+
+def test_stored_revision_is_read_without_alembic(fresh_database_url: str) -> None:
+    engine = make_engine(fresh_database_url)
+    try:
+        assert stored_revision(engine) is None
+        StateStore(fresh_database_url).close()
+        assert stored_revision(engine) == current_revision(engine) == HEAD_REVISION
     finally:
         engine.dispose()
