@@ -109,8 +109,11 @@ class DagsterClient:
             raise DagsterError("; ".join(e.get("message", result["__typename"]) for e in errors))
         return result["run"]["runId"]
 
-    def active_run_ids(self, tag_key: str, tag_value: str) -> list[str]:
-        run_filter = {"tags": [{"key": tag_key, "value": tag_value}], "statuses": ACTIVE_RUN_STATUSES}
+    def active_run_ids(self, tag_key: str | None = None, tag_value: str | None = None) -> list[str]:
+        """Runs queued or under way: those tagged `tag_key=tag_value`, or all of them."""
+        run_filter: dict[str, Any] = {"statuses": ACTIVE_RUN_STATUSES}
+        if tag_key is not None:
+            run_filter["tags"] = [{"key": tag_key, "value": tag_value}]
         result = self._query(_RUNS_BY_TAG, {"filter": run_filter})["runsOrError"]
         return [run["runId"] for run in result.get("results", [])]
 

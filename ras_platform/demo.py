@@ -84,6 +84,21 @@ def wait_until_done(
     return latest
 
 
+def settle(stack: Stack, timeout_s: float = 120) -> None:
+    """Before stopping: let Dagster's runs finish (a recording completes inside its last import run,
+    which still has events to write) and the outbox publish the last domain events."""
+    from ras_platform.state_store import StateStore
+
+    stack.wait_for_runs(timeout_s)
+    store = StateStore(stack.settings.resolved_database_url, migrate=False)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while store.pending_events(limit=1) and time.monotonic() < deadline:
+            time.sleep(1.0)
+    finally:
+        store.close()
+
+
 def run_demo(
     *,
     recordings: int,
@@ -123,6 +138,7 @@ def run_demo(
             flush=True,
         )
         if exit_when_done:
+            settle(stack)
             return 1 if failed or len(final) < len(ids) else 0
         print("the platform keeps running; Ctrl-C stops every process", flush=True)
         try:

@@ -204,6 +204,19 @@ class Stack:
         finally:
             client.close()
 
+    def active_runs(self) -> int:
+        """Dagster runs queued or under way, asked of the webserver."""
+        client = DagsterClient(self.dagster_url, self.settings.dagster_location_name)
+        try:
+            return len(client.active_run_ids())
+        finally:
+            client.close()
+
+    def wait_for_runs(self, timeout_s: float = 120) -> None:
+        """Let runs finish before a stop: a recording is completed inside its last import run,
+        which still has steps and events to write, and a stop would leave it interrupted."""
+        self._wait_until(lambda: self.active_runs() == 0, "Dagster runs to finish", timeout_s)
+
     def _wait_until(self, condition: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
