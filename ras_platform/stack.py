@@ -1,5 +1,12 @@
-"""Start the embedded platform as processes on loopback: EMA simulator, API, Dagster webserver and
-daemon. Used by `ras demo`, the end-to-end tests and the chaos run (which kills and restarts them)."""
+"""Start the embedded platform as processes on loopback: EMA simulator, API, one code server per
+Dagster code location, Dagster webserver and daemon. Used by `ras demo`, the end-to-end tests and the
+chaos run (which kills and restarts them).
+
+The code servers are started here, not by the webserver and the daemon from `workspace.yaml`: a
+daemon replaces the code servers it manages every 60 s (Dagster's RELOAD_WORKSPACE_INTERVAL), and
+each replacement loads the code location again, ~3 s of CPU per location on these machines, while
+sensor ticks and run launches wait for it. Long-lived code servers shared by both processes are also
+how production runs them (one deployment per location in the Helm chart)."""
 
 from __future__ import annotations
 
@@ -54,11 +61,16 @@ def embedded_dagster_yaml(storage_postgres_url: str | None = None) -> dict:
     return config
 
 
+# Code location name → module; workspace.yaml lists the same two for `dagster dev`.
+CODE_LOCATIONS = {"ras": "ras_assets.definitions", "ras_marts": "ras_assets.marts"}
+
+
 @dataclass
 class ProcessSpec:
     name: str
     argv: list[str]
-    health_url: str | None
+    health_url: str | None = None
+    port: int | None = None  # a gRPC code server: healthy once it accepts connections
 
 
 @dataclass
@@ -75,9 +87,10 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.home = self.home.absolute()
-        for name in ("api", "ema", "dagster"):
+        for name in ("api", "ema", "dagster", *CODE_LOCATIONS):
             self.ports.setdefault(name, free_port())
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.workspace.write_text(yaml.safe_dump(self._workspace_yaml(), sort_keys=False))
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         (self.dagster_home / "dagster.yaml").write_text(
             yaml.safe_dump(embedded_dagster_yaml(self.dagster_postgres_url), sort_keys=False)
@@ -97,6 +110,18 @@ class Stack:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+    @property
+    def workspace(self) -> Path:
+        return self.home / "workspace.yaml"
+
+    def _workspace_yaml(self) -> dict:
+        return {
+            "load_from": [
+                {"grpc_server": {"host": "127.0.0.1", "port": self.ports[name], "location_name": name}}
+                for name in CODE_LOCATIONS
+            ]
+        }
 
     @property
     def api_url(self) -> str:
@@ -127,10 +152,36 @@ class Stack:
     def settings(self) -> Settings:
         return Settings(**{k[4:].lower(): v for k, v in self.env.items() if k.startswith("RAS_")})
 
-    def specs(self) -> list[ProcessSpec]:
-        settings = self.settings
-        workspace = str(Path(__file__).resolve().parent.parent / "workspace.yaml")
+    def code_server_specs(self) -> list[ProcessSpec]:
         return [
+            ProcessSpec(
+                f"code-{name}",
+                [
+                    str(BIN / "dagster"),
+                    "api",
+                    "grpc",
+                    "-m",
+                    module,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.ports[name]),
+                    "--location-name",
+                    name,
+                    "--log-level",
+                    "warning",
+                ],
+                port=self.ports[name],
+            )
+            for name, module in CODE_LOCATIONS.items()
+        ]
+
+    def specs(self) -> list[ProcessSpec]:
+        """Every process, code servers first: the webserver and the daemon connect to them."""
+        settings = self.settings
+        workspace = str(self.workspace)
+        return [
+            *self.code_server_specs(),
             ProcessSpec(
                 "ema",
                 [
@@ -178,22 +229,26 @@ class Stack:
         ]
 
     def start(self, only: str | None = None) -> None:
-        for spec in self.specs():
-            if only in (None, spec.name):
-                log = open(self.home / "logs" / f"{spec.name}.log", "ab")  # noqa: SIM115 - owned by the child
-                self.processes[spec.name] = subprocess.Popen(
-                    spec.argv,
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    cwd=self.home,
-                )
-        for spec in self.specs():
-            if only in (None, spec.name) and spec.health_url:
+        specs = [spec for spec in self.specs() if only in (None, spec.name)]
+        code_servers = [spec for spec in specs if spec.port is not None]
+        for wave in (code_servers, [spec for spec in specs if spec.port is None]):
+            for spec in wave:
+                self._launch(spec)
+            for spec in wave:
                 self._wait_healthy(spec)
         if only in (None, "webserver"):
             self._wait_until(self._code_location_loaded, "the code location to load in the webserver")
+
+    def _launch(self, spec: ProcessSpec) -> None:
+        log = open(self.home / "logs" / f"{spec.name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[spec.name] = subprocess.Popen(
+            spec.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.home,
+        )
 
     def _code_location_loaded(self) -> bool:
         client = DagsterClient(self.dagster_url, self.settings.dagster_location_name)
@@ -230,11 +285,8 @@ class Stack:
         while time.monotonic() < deadline:
             if self.processes[spec.name].poll() is not None:
                 raise RuntimeError(f"{spec.name} exited; see {self.home / 'logs' / (spec.name + '.log')}")
-            try:
-                if httpx.get(spec.health_url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if _healthy(spec):
+                return
             time.sleep(0.3)
         raise TimeoutError(f"{spec.name} not healthy after {timeout_s} s")
 
@@ -253,7 +305,8 @@ class Stack:
         self.start(only=name)
 
     def stop(self) -> None:
-        for name in ("daemon", "webserver", "api", "ema"):
+        # Clients first, code servers last: the daemon and webserver still talk to them on the way down.
+        for name in ("daemon", "webserver", "api", "ema", *(f"code-{n}" for n in CODE_LOCATIONS)):
             process = self.processes.get(name)
             if process and process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -279,3 +332,17 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _healthy(spec: ProcessSpec) -> bool:
+    if spec.port is not None:
+        # `dagster api grpc` loads the code location before it listens, so a connection means loaded.
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", spec.port), timeout=2):
+            return True
+        return False
+    if spec.health_url is None:
+        return True
+    try:
+        return httpx.get(spec.health_url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
