@@ -75,7 +75,7 @@ class ProcessSpec:
 
 @dataclass
 class Stack:
-    """The four processes of the embedded platform, with their logs under `home/logs`."""
+    """The processes of the embedded platform, with their logs under `home/logs`."""
 
     home: Path
     settings_env: dict[str, str]
@@ -291,8 +291,8 @@ class Stack:
         raise TimeoutError(f"{spec.name} not healthy after {timeout_s} s")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Kill one process as a crash would: its children (the daemon's code server and the runs
-        it launched) live on, as runs on ECS or Kubernetes outlive a daemon. `stop` reaps them."""
+        """Kill one process as a crash would: the process alone. Runs live on in the code server's
+        workers, as runs on ECS or Kubernetes outlive a daemon. `stop` reaps what is left."""
         process = self.processes.pop(name, None)
         if process and process.poll() is None:
             process.send_signal(sig)
