@@ -251,8 +251,8 @@ def _rows(size: str, design: PlatformRun, reference: PlatformRun) -> list[dict[s
         row("throughput.cpu_s_per_recording", cpu, "cpu-s", size=size, reference=ref_cpu,
             note=f"all stack processes incl. the EMA simulator; per process: {cpu_split}", digits=2),
         row("throughput.platform_cpu_s_per_recording", platform_cpu, "cpu-s", size=size,
-            reference=ref_platform_cpu, note="API + Dagster webserver + daemon (code servers, run workers)",
-            digits=2),
+            reference=ref_platform_cpu,
+            note="API, Dagster webserver, daemon and code servers (with their run workers)", digits=2),
     ]  # fmt: skip
     return rows
 
