@@ -435,10 +435,14 @@ class _Settling:
         done: set[str] = set()
         for recording_id in self.ids:
             version = versions.get(recording_id, -1)
-            if self.last_change.get(recording_id, (None,))[0] != version:
+            changed = self.last_change.get(recording_id, (None,))[0] != version
+            if changed:
                 self.last_change[recording_id] = (version, now)
-            statuses = self.store.job_states(recording_id)
-            self.final[recording_id] = statuses
+            # Job states change only with the recording's version: re-read only those that moved,
+            # so polling 200 recordings every 2 s does not load the machine under test.
+            if changed or recording_id not in self.final:
+                self.final[recording_id] = self.store.job_states(recording_id)
+            statuses = self.final[recording_id]
             all_completed = all(s.state is JobState.COMPLETED for s in statuses)
             quiet = now - self.last_change[recording_id][1] >= self.quiet_s
             if statuses and (all_completed or (quiet and not _unsettled(statuses))):
