@@ -10,8 +10,11 @@ state store applies a `Decision` and records it in the change log together with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+from ras_core import catalogue
 
 
 class JobState(StrEnum):
@@ -113,6 +116,17 @@ def _illegal(current: JobState, target: JobState, attempt: int) -> Decision:
     return Decision(
         Outcome.ILLEGAL, current, attempt, f"illegal transition {current.value} → {target.value}"
     )
+
+
+def ready_job_types(states: Mapping[str, JobState]) -> list[str]:
+    """Pending jobs whose upstream job types are all completed, in catalogue order: the only
+    dependency rule. `states` maps job type → state for one recording."""
+    return [
+        name
+        for name in catalogue.job_type_names()
+        if states.get(name) is JobState.PENDING
+        and all(states.get(dep) is JobState.COMPLETED for dep in catalogue.job_type(name).depends_on)
+    ]
 
 
 def overall_state(states: list[JobState]) -> str:

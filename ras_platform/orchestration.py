@@ -2,7 +2,7 @@
 
 The sensors in `sensors/` call these functions and turn their plans into Dagster run requests and
 asset events. Keeping the decisions here means they are tested against a real state store and object
-store without a Dagster instance, and the dependency order lives in exactly one place (`ready_jobs`),
+store without a Dagster instance, and the dependency order lives in exactly one place (`ready_job_types`),
 read from the catalogue.
 """
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from ras_core import catalogue
 from ras_core.catalogue import JobType, ProcessedOutput
-from ras_core.states import JobState, Source
+from ras_core.states import JobState, Source, ready_job_types
 from ras_platform.object_store import ObjectStore
 from ras_platform.state_store import JobStatus, StateStore
 
@@ -53,14 +53,9 @@ class DispatchPlan:
 
 
 def ready_jobs(statuses: list[JobStatus]) -> list[JobStatus]:
-    """Pending jobs whose upstream job types are all completed: the only dependency rule."""
-    state = {s.job_type: s.state for s in statuses}
-    return [
-        s
-        for s in statuses
-        if s.state is JobState.PENDING
-        and all(state.get(dep) is JobState.COMPLETED for dep in catalogue.job_type(s.job_type).depends_on)
-    ]
+    """Pending jobs whose upstream job types are all completed (`ready_job_types`)."""
+    ready = set(ready_job_types({s.job_type: s.state for s in statuses}))
+    return [s for s in statuses if s.job_type in ready]
 
 
 def plan_dispatch(
@@ -84,16 +79,8 @@ def plan_dispatch(
     plan = DispatchPlan()
     pending = recording_ids or store.recordings_with_ready_jobs(limit=limit)
     for recording_id in pending:
-        if not store.is_validated(recording_id):
-            continue  # the `recording` asset has not validated it yet
-        for status in ready_jobs(store.job_states(recording_id)):
-            if recording_ids is not None and not catalogue.job_type(status.job_type).is_ema:
-                continue
-            result = store.transition(
-                recording_id, status.job_type, JobState.SCHEDULED, source=Source.DISPATCH
-            )
-            if result.decision.applied:
-                _add_to_plan(plan, result.status)
+        for status in store.schedule_ready_jobs(recording_id, ema_only=recording_ids is not None):
+            _add_to_plan(plan, status)
     if recording_ids is None and include_stuck:
         _plan_stuck(store, plan, now=now, timeout=trigger_timeout, limit=limit)
     return plan

@@ -17,7 +17,16 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 
 from ras_core import catalogue
 from ras_core.recording import Period, Pitch, RecordingMetadata
-from ras_core.states import IN_FLIGHT, Decision, JobState, Outcome, Source, decide, retry_after_failure
+from ras_core.states import (
+    IN_FLIGHT,
+    Decision,
+    JobState,
+    Outcome,
+    Source,
+    decide,
+    ready_job_types,
+    retry_after_failure,
+)
 from ras_platform.db import sql
 from ras_platform.db.callbacks import InvalidCallback, callback_reason, parse_callback
 from ras_platform.db.engine import make_engine, read_transaction, write_transaction
@@ -172,6 +181,28 @@ class StateStore:
             decision = decide(current.state, current.attempt, target, reason=reason)
             return _record(conn, current, decision, source, ema_job_id, retry_within=retry_within)
 
+    def schedule_ready_jobs(self, recording_id: str, *, ema_only: bool = False) -> list[JobStatus]:
+        """Move every ready job of a validated recording to scheduled, in one transaction; the jobs
+        moved. A recording the `recording` asset has not validated yet has none ready."""
+        with write_transaction(self._engine) as conn:
+            lock_recording(conn, recording_id)
+            validated_at = conn.scalar(
+                select(recordings.c.validated_at).where(recordings.c.recording_id == recording_id)
+            )
+            if validated_at is None:
+                return []
+            current = sql.job_rows(conn, recording_id)
+            scheduled = []
+            for name in ready_job_types({job: status.state for job, status in current.items()}):
+                if ema_only and not catalogue.job_type(name).is_ema:
+                    continue
+                status = current[name]
+                decision = decide(status.state, status.attempt, JobState.SCHEDULED)
+                result = _record(conn, status, decision, Source.DISPATCH, None)
+                if result.decision.applied:
+                    scheduled.append(result.status)
+            return scheduled
+
     def record_ema_job_id(self, recording_id: str, job_type: str, attempt: int, ema_job_id: str) -> bool:
         """Remember the EMA job of `attempt`; False if that attempt is no longer current or has another id.
 
@@ -272,7 +303,7 @@ class StateStore:
         """Validated recordings with at least one pending job whose upstream jobs are all completed.
 
         A pre-filter for dispatch, so jobs blocked on their dependencies (four per recording in its
-        first wave) never crowd ready ones out of a bounded read; `orchestration.ready_jobs` still
+        first wave) never crowd ready ones out of a bounded read; `schedule_ready_jobs` still
         decides per recording. Upstream jobs come from the catalogue."""
         pending, upstream = job_states.alias("pending"), job_states.alias("upstream")
         ready_any = []

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ras_core.states import JobState
+from ras_core.states import JobState, Source
 from ras_platform.orchestration import JobRef, plan_dispatch
 from ras_platform.state_store import StateStore
+
+from .conftest import run_to
 
 INDEPENDENT = ["event-detection", "player-tracking", "ball-tracking"]
 
@@ -33,3 +35,21 @@ def test_a_trigger_lost_past_the_timeout_is_asked_for_again(store: StateStore, r
         JobRef(rec, "ball-tracking", 1),
         JobRef(rec, "player-tracking", 1),
     ]
+
+
+def test_dependent_jobs_become_ready_only_when_all_three_completed(store: StateStore, rec: str) -> None:
+    store.mark_validated(rec)
+    plan_dispatch(store)
+    for job in INDEPENDENT[:2]:
+        run_to(store, rec, job, JobState.COMPLETED, f"ema-{job}")
+    assert store.schedule_ready_jobs(rec) == []
+    run_to_completed_from_scheduled(store, rec, INDEPENDENT[2])
+    scheduled = [status.job_type for status in store.schedule_ready_jobs(rec, ema_only=True)]
+    assert scheduled == ["match-details", "shot-details", "match-report"]  # catalogue order, EMA only
+    assert [s.job_type for s in store.schedule_ready_jobs(rec)] == []  # training clips wait for shots
+
+
+def run_to_completed_from_scheduled(store: StateStore, rec: str, job: str) -> None:
+    store.record_ema_job_id(rec, job, 1, f"ema-{job}")
+    for state in (JobState.RUNNING, JobState.SUCCEEDED, JobState.COMPLETED):
+        store.transition(rec, job, state, source=Source.CALLBACK)
