@@ -5,9 +5,9 @@ every few seconds, and a new SQLAlchemy engine (plus its migration check) per ti
 than the tick's work.
 """
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from functools import cache
-from typing import Any
+from typing import TypeVar
 
 from dagster import ConfigurableResource
 
@@ -16,6 +16,8 @@ from ras_platform.object_store import ObjectStore, ObjectStoreConfig, open_objec
 from ras_platform.publishers import Publisher, PublisherConfig, open_publisher
 from ras_platform.settings import Settings
 from ras_platform.state_store import StateStore
+
+T = TypeVar("T")
 
 
 @cache
@@ -31,6 +33,11 @@ class StateStoreResource(ConfigurableResource):
     @property
     def store(self) -> StateStore:
         return _state_store(self.database_url)
+
+
+def _config_of(resource: ConfigurableResource, config_type: type[T]) -> T:
+    """The backend config a resource's fields spell out (Dagster needs them declared on the class)."""
+    return config_type(**{f.name: getattr(resource, f.name) for f in fields(config_type)})  # type: ignore[arg-type]
 
 
 @cache
@@ -52,10 +59,7 @@ class ObjectStoreResource(ConfigurableResource):
 
     @property
     def store(self) -> ObjectStore:
-        return _object_store(ObjectStoreConfig(**self._fields()))
-
-    def _fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in ObjectStoreConfig.__dataclass_fields__}
+        return _object_store(_config_of(self, ObjectStoreConfig))
 
 
 class EmaResource(ConfigurableResource):
@@ -88,8 +92,7 @@ class EventPublisherResource(ConfigurableResource):
 
     @property
     def publisher(self) -> Publisher:
-        fields = {name: getattr(self, name) for name in PublisherConfig.__dataclass_fields__}
-        return _publisher(PublisherConfig(**fields))
+        return _publisher(_config_of(self, PublisherConfig))
 
 
 @cache
