@@ -9,8 +9,10 @@ once; then, interleaved per repeat, two subprocesses run on the same files:
   processed writer's settings (zstd, 100k-row row groups).
 
 Time is measured inside each subprocess around the work (interpreter start and imports excluded;
-the wall time including them is in the note); peak RSS is the subprocess's own `ru_maxrss` from
-`os.wait4`, i.e. RUSAGE_CHILDREN of exactly that child.
+the wall time including them is in the note); peak RSS is the subprocess's own high-water mark
+(`VmHWM` in /proc/self/status), read by the worker. Not `ru_maxrss`: Linux carries the parent's
+high-water mark into a child at exec, so after a scenario that grew the harness process every
+worker would report the harness's peak.
 `python -m bench.import_path --worker import|floor ...` is the subprocess; `--profile FILE` writes
 cProfile stats of the worker's work.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,15 @@ def _worker(args: argparse.Namespace) -> None:
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile)
-    print(json.dumps({"elapsed_s": elapsed, "rows": rows}))
+    print(json.dumps({"elapsed_s": elapsed, "rows": rows, "rss_mb": _peak_rss_mb()}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak resident set, in MB (see the module docstring for why not ru_maxrss)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def measure_once(kind: str, files: dict[str, Path], recording_id: str, duration_s: float, out: Path) -> dict:
@@ -100,8 +109,7 @@ def measure_once(kind: str, files: dict[str, Path], recording_id: str, duration_
     started = time.perf_counter()
     with tempfile.TemporaryFile() as stdout:
         process = subprocess.Popen(argv, stdout=stdout)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        process.wait()
         wall = time.perf_counter() - started
         stdout.seek(0)
         output = stdout.read().decode()
@@ -112,7 +120,7 @@ def measure_once(kind: str, files: dict[str, Path], recording_id: str, duration_
     return {
         "elapsed_s": answer["elapsed_s"],
         "wall_s": wall,
-        "rss_mb": usage.ru_maxrss / 1024,
+        "rss_mb": answer["rss_mb"],
         "rows": answer["rows"],
     }
 
