@@ -19,6 +19,7 @@ from ras_core.states import JobState
 from ras_platform.orchestration import plan_dispatch
 from ras_platform.state_store import StateStore
 from resources import EmaResource, StateStoreResource
+from sensors import TICK_INTERVAL_S
 from sensors.ema_callbacks import has_active_run, import_run_request
 
 TRIGGERS_PER_RUN = 100  # one short run triggers EMA jobs of many recordings
@@ -66,7 +67,7 @@ def _lost_validations(
 
 @sensor(
     name="dispatch_sensor",
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=TICK_INTERVAL_S,
     jobs=[trigger_ema_jobs, import_processed_job, validate_recording_job],
     default_status=DefaultSensorStatus.RUNNING,
     description="Schedules pending jobs whose recording validated and whose upstream jobs completed; "

@@ -4,13 +4,14 @@ from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, se
 
 from ras_platform.publishers import PublishError
 from resources import EventPublisherResource, StateStoreResource
+from sensors import TICK_INTERVAL_S
 
 EVENTS_PER_TICK = 100
 
 
 @sensor(
     name="domain_events_sensor",
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=TICK_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="Publishes domain events written to the outbox with the state change that caused them; "
     "a failed publish is retried next tick.",

@@ -34,6 +34,7 @@ from ras_platform.orchestration import (
 )
 from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
+from sensors import TICK_INTERVAL_S
 
 CALLBACKS_PER_TICK = 200  # bounds a tick well under Dagster's 60 s sensor timeout
 # Benchmark reference only (bench/throughput.py): "1" asks for one import run per asset instead of one
@@ -136,7 +137,7 @@ def _latest_materialization(
 
 @sensor(
     name="ema_callback_sensor",
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=TICK_INTERVAL_S,
     jobs=[import_processed_job],
     default_status=DefaultSensorStatus.RUNNING,
     description="Applies EMA callbacks from the durable inbox, reports raw EMA outputs materialized "

@@ -168,3 +168,16 @@ def test_a_lost_validation_run_is_launched_again_but_a_recording_never_started_i
     ]
 
     assert [r.partition_key for r in requests] == ["rec-lost"]
+
+
+def test_every_sensor_ticks_on_every_daemon_loop() -> None:
+    # A minimum interval equal to the daemon's loop period skips every other loop (10 s gaps,
+    # measured by bench latency); this fails if a sensor is set back to it or Dagster's loop changes.
+    from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME
+
+    from ras_assets.definitions import defs
+
+    sensors = defs.get_repository_def().sensor_defs
+    assert {s.name for s in sensors} >= {"ema_callback_sensor", "dispatch_sensor", "domain_events_sensor"}
+    for sensor_def in sensors:
+        assert 0 < sensor_def.minimum_interval_seconds < MIN_INTERVAL_LOOP_TIME, sensor_def.name
