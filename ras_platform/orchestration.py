@@ -9,6 +9,7 @@ read from the catalogue.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -62,6 +63,7 @@ def plan_dispatch(
     store: StateStore,
     *,
     recording_ids: list[str] | None = None,
+    importing: Collection[str] = (),
     include_stuck: bool = True,
     trigger_timeout: timedelta = DEFAULT_TRIGGER_TIMEOUT,
     now: datetime | None = None,
@@ -71,7 +73,10 @@ def plan_dispatch(
 
     With `recording_ids` (the `recording` asset, right after validating one recording) only those
     recordings' EMA jobs are scheduled; platform jobs and stuck triggers are left to the sensor,
-    which can launch the runs they need. `include_stuck` also plans jobs whose trigger or platform
+    which can launch the runs they need. Recordings in `importing` have an import run queued or under
+    way: their platform jobs stay pending, because that run builds them itself when it imports their
+    inputs (training clips with shot details), and a tick after it ends schedules any it did not.
+    `include_stuck` also plans jobs whose trigger or platform
     run was lost (no progress for `trigger_timeout`); the sensor turns it off while a trigger run is
     still queued or under way.
     """
@@ -79,7 +84,8 @@ def plan_dispatch(
     plan = DispatchPlan()
     pending = recording_ids or store.recordings_with_ready_jobs(limit=limit)
     for recording_id in pending:
-        for status in store.schedule_ready_jobs(recording_id, ema_only=recording_ids is not None):
+        ema_only = recording_ids is not None or recording_id in importing
+        for status in store.schedule_ready_jobs(recording_id, ema_only=ema_only):
             _add_to_plan(plan, status)
     if recording_ids is None and include_stuck:
         _plan_stuck(store, plan, now=now, timeout=trigger_timeout, limit=limit)

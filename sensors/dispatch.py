@@ -20,7 +20,7 @@ from ras_platform.orchestration import plan_dispatch
 from ras_platform.state_store import StateStore
 from resources import EmaResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
-from sensors.ema_callbacks import has_active_run, import_run_request
+from sensors.ema_callbacks import has_active_run, import_run_request, recordings_with_active_runs
 
 TRIGGERS_PER_RUN = 100  # one short run triggers EMA jobs of many recordings
 
@@ -81,6 +81,9 @@ def dispatch_sensor(
     # "stuck" ones while the queue is merely slow would only grow it.
     plan = plan_dispatch(
         store,
+        # A platform job scheduled here while the import run of its inputs is queued or under way
+        # would be built twice: by that run and by the one requested here.
+        importing=recordings_with_active_runs(context.instance, import_processed_job.name),
         include_stuck=not has_active_run(context.instance, trigger_ema_jobs.name),
         trigger_timeout=timedelta(seconds=ema.trigger_timeout_s),
     )

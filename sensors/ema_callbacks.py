@@ -98,6 +98,13 @@ def has_active_run(instance: DagsterInstance, job_name: str, recording_id: str |
     )
 
 
+def recordings_with_active_runs(instance: DagsterInstance, job_name: str, limit: int = 1000) -> set[str]:
+    """Recordings with a run of `job_name` queued or under way; bounded by the run queue, never a
+    scan of all recordings (past `limit` a recording is merely not recognised as busy)."""
+    runs = instance.get_runs(RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=limit)
+    return {run.tags["ras/recording"] for run in runs if "ras/recording" in run.tags}
+
+
 def _sweep_stuck_imports(
     context: SensorEvaluationContext, store: StateStore, objects, requests: dict[str, set[str]]
 ) -> list[RunRequest]:

@@ -181,3 +181,29 @@ def test_every_sensor_ticks_on_every_daemon_loop() -> None:
     assert {s.name for s in sensors} >= {"ema_callback_sensor", "dispatch_sensor", "domain_events_sensor"}
     for sensor_def in sensors:
         assert 0 < sensor_def.minimum_interval_seconds < MIN_INTERVAL_LOOP_TIME, sensor_def.name
+
+
+def test_platform_jobs_wait_for_the_import_run_that_builds_them(platform: Platform) -> None:
+    from dagster import DagsterRun, DagsterRunStatus
+
+    rec = platform.recording_id
+    for job in ("event-detection", "player-tracking", "ball-tracking", "shot-details"):
+        _complete(platform, job)
+    # shot-details completed inside an import run that has yet to build training clips.
+    run = DagsterRun(
+        job_name="import_processed",
+        run_id="a" * 36,
+        status=DagsterRunStatus.STARTED,
+        tags={"ras/recording": rec, "dagster/partition": rec},
+    )
+    platform.instance.add_run(run)
+
+    busy = _tick(dispatch_sensor, platform)
+
+    assert [r for r in busy.run_requests if r.job_name == "import_processed"] == []
+    assert platform.state("training-clips") is JobState.PENDING
+
+    platform.instance.report_run_canceled(run)  # ended without building them: the next tick does
+    [clips] = [r for r in _tick(dispatch_sensor, platform).run_requests if r.job_name == "import_processed"]
+    assert clips.asset_selection == [AssetKey("training_clips")]
+    assert platform.state("training-clips") is JobState.SCHEDULED
