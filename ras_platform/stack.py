@@ -6,7 +6,9 @@ The code servers are started here, not by the webserver and the daemon from `wor
 daemon replaces the code servers it manages every 60 s (Dagster's RELOAD_WORKSPACE_INTERVAL), and
 each replacement loads the code location again, ~3 s of CPU per location on these machines, while
 sensor ticks and run launches wait for it. Long-lived code servers shared by both processes are also
-how production runs them (one deployment per location in the Helm chart)."""
+how production runs them (one deployment per location in the Helm chart). Their run workers fork
+from a process that has imported Dagster and the code location once (`ras_platform/code_server.py`),
+instead of each run importing both again."""
 
 from __future__ import annotations
 
@@ -157,7 +159,9 @@ class Stack:
             ProcessSpec(
                 f"code-{name}",
                 [
-                    str(BIN / "dagster"),
+                    sys.executable,
+                    "-m",
+                    "ras_platform.code_server",  # Dagster's code server, run workers forked warm
                     "api",
                     "grpc",
                     "-m",

@@ -3,6 +3,7 @@ to every job completed (tier 3 of style.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -181,6 +182,17 @@ def failed_publish_attempts(stack: Stack) -> int:
         store.close()
 
 
+def children_commands(pid: int) -> list[str]:
+    """Command lines of a process's live children, from /proc."""
+    commands = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # The command name in field 2 may hold spaces; the parent pid follows its closing paren.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                commands.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return commands
+
+
 @pytest.fixture(scope="module")
 def clean_run(
     tmp_path_factory: pytest.TempPathFactory,
@@ -194,6 +206,7 @@ def clean_run(
     def when_done(stack: Stack, api: ApiClient) -> None:
         observed["endpoints"] = read_every_endpoint(stack, api, RECORDINGS[0])
         observed["failed_attempts"] = failed_publish_attempts(stack)
+        observed["code_server_children"] = children_commands(stack.processes["code-ras"].pid)
         events_file.rmdir()  # the publisher recovers; the sensor re-sends what failed
 
     _, final, logs = run_scenario(home, ["--job-duration-s=0.5"], when_done=when_done)
@@ -205,6 +218,14 @@ def test_every_endpoint_answers_once_a_recording_is_done(clean_run) -> None:
     home, _, _ = clean_run
     endpoints = json.loads((home / "observed.json").read_text())["endpoints"]
     assert endpoints == dict.fromkeys(endpoints, 200) and len(endpoints) == len(DELIVERY_PATHS) + 2
+
+
+def test_run_workers_fork_from_the_code_servers_warm_forkserver(clean_run) -> None:
+    # Runs were launched through the code server: its forkserver, started on the first run, is
+    # alive. Dagster's own code server would have spawned fresh interpreters and has none.
+    home, _, _ = clean_run
+    children = json.loads((home / "observed.json").read_text())["code_server_children"]
+    assert any("multiprocessing.forkserver" in command for command in children), children
 
 
 def test_three_recordings_complete_in_dependency_order(clean_run) -> None:
