@@ -76,9 +76,8 @@ def plan_dispatch(
     which can launch the runs they need. Recordings in `importing` have an import run queued or under
     way: their platform jobs stay pending, because that run builds them itself when it imports their
     inputs (training clips with shot details), and a tick after it ends schedules any it did not.
-    `include_stuck` also plans jobs whose trigger or platform
-    run was lost (no progress for `trigger_timeout`); the sensor turns it off while a trigger run is
-    still queued or under way.
+    `include_stuck` also plans jobs whose trigger or platform run was lost (no progress for
+    `trigger_timeout`); the sensor turns it off while a trigger run is still queued or under way.
     """
     now = now or datetime.now(UTC)
     plan = DispatchPlan()
