@@ -207,3 +207,25 @@ def test_platform_jobs_wait_for_the_import_run_that_builds_them(platform: Platfo
     [clips] = [r for r in _tick(dispatch_sensor, platform).run_requests if r.job_name == "import_processed"]
     assert clips.asset_selection == [AssetKey("training_clips")]
     assert platform.state("training-clips") is JobState.SCHEDULED
+
+
+def test_an_output_is_built_once_its_every_input_job_succeeded_not_once_its_files_exist(
+    platform: Platform,
+) -> None:
+    for job in ("player-tracking", "ball-tracking"):
+        _schedule(platform, job)
+    # EMA uploads before it calls back: player tracking's files are in place, its job still running.
+    for raw in ("player-tracking", "match-momentum", "physical-metrics", "ball-tracking"):
+        platform.put_raw(raw)
+    _callback(platform, "ball-tracking", "succeeded")
+
+    [ball] = _tick(ema_callback_sensor, platform).run_requests
+    assert sorted(k.path[-1] for k in ball.asset_selection) == ["ball_tracking"]
+
+    _callback(platform, "player-tracking", "succeeded")
+    [players] = _tick(ema_callback_sensor, platform).run_requests
+    assert sorted(k.path[-1] for k in players.asset_selection) == [
+        "match_momentum",
+        "physical_metrics",
+        "player_tracking",
+    ]
