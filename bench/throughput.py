@@ -166,6 +166,7 @@ def run_platform(
     duration_s: float = DURATION_S,
     timeout_s: float = 1800,
     keep_home: Path | None = None,
+    simulator_args: list[str] = SIMULATOR_ARGS,
 ) -> PlatformRun:
     """Start the stack, push `recordings` recordings through it (one every `pace_s`), analyse."""
     from ras_platform.demo import ApiClient, demo_metadata, wait_until_done
@@ -173,7 +174,7 @@ def run_platform(
 
     with tempfile.TemporaryDirectory(prefix=f"ras-bench-{label}-", ignore_cleanup_errors=True) as tmp:
         home = keep_home or Path(tmp)
-        stack = Stack(home=home, settings_env=settings_env or {}, simulator_args=SIMULATOR_ARGS)
+        stack = Stack(home=home, settings_env=settings_env or {}, simulator_args=simulator_args)
         ids = [f"bench-{label}-{i:03d}" for i in range(recordings)]
         with stack:
             _wait_for_daemon(stack)

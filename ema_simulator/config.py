@@ -17,6 +17,9 @@ ENV_PREFIX = "EMA_SIM_"
 class SimulatorConfig:
     # Total time a job takes from scheduled to its last callback; 0 = as fast as possible.
     job_duration_s: float = 2.0
+    # Each job takes up to this much longer, drawn per job from the seeded RNG: with a fixed duration
+    # every callback arrives at the same phase of the platform's 5 s sensor loop.
+    job_duration_jitter_s: float = 0.0
     failure_rate: float = 0.0  # probability that a job attempt fails
     # Job kinds whose first attempt (the first Idempotency-Key seen for a recording and kind) fails once.
     fail_first_attempt: tuple[str, ...] = ()
@@ -42,8 +45,10 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
         if self.tracking_variant not in TRACKING_VARIANTS:
             raise ValueError(f"tracking_variant must be one of {TRACKING_VARIANTS}")
-        if self.job_duration_s < 0 or self.transient_trigger_failures < 0:
-            raise ValueError("job_duration_s and transient_trigger_failures must be >= 0")
+        if min(self.job_duration_s, self.job_duration_jitter_s, self.transient_trigger_failures) < 0:
+            raise ValueError(
+                "job_duration_s, job_duration_jitter_s and transient_trigger_failures must be >= 0"
+            )
 
 
 def _convert(kind: str, text: str) -> Any:

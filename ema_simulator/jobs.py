@@ -37,6 +37,7 @@ class JobPlan:
     out_of_order: str | None  # "late-running" | "scheduled-after-starting"
     stale: bool
     malformed: str | None  # raw output name uploaded broken
+    duration_s: float  # scheduled → last callback
 
 
 @dataclass
@@ -142,7 +143,9 @@ class Simulator:
             if malformable and (rng.random() < cfg.malformed_rate or always)
             else None
         )
-        return JobPlan(fail, duplicate, out_of_order, stale, malformed)
+        # Drawn last, and only with jitter, so the faults above stay what a seed always gave.
+        jitter = rng.uniform(0, cfg.job_duration_jitter_s) if cfg.job_duration_jitter_s else 0.0
+        return JobPlan(fail, duplicate, out_of_order, stale, malformed, cfg.job_duration_s + jitter)
 
     def create(
         self,
@@ -185,7 +188,7 @@ class Simulator:
     # -- running jobs ----------------------------------------------------------------------------
 
     async def _run(self, job: SimJob, scheduled_sent: bool) -> None:
-        step = self.config.job_duration_s / 4
+        step = job.plan.duration_s / 4
         emitted: dict[str, dict[str, Any]] = {}
         try:
             if job.plan.out_of_order == "scheduled-after-starting":

@@ -356,3 +356,21 @@ def test_config_from_env_reads_every_kind_of_knob() -> None:
     assert config.seed == 7
     with pytest.raises(ValueError, match="duplicate_rate"):
         config_from_env({"EMA_SIM_DUPLICATE_RATE": "2"})
+
+
+def test_job_durations_spread_over_the_jitter_and_repeat_with_the_seed() -> None:
+    from ema_simulator.jobs import Simulator
+
+    def durations(config: SimulatorConfig) -> list[float]:
+        sim = Simulator(config, client=None)  # type: ignore[arg-type]  # planning sends nothing
+        return [
+            sim.plan("ball-tracking", f"rec-{i}", f"key-{i}", ["ball-tracking"]).duration_s for i in range(50)
+        ]
+
+    jittered = replace(FAST, job_duration_s=1.0, job_duration_jitter_s=5.0, seed=3)
+    spread = durations(jittered)
+    assert all(1.0 <= d <= 6.0 for d in spread) and max(spread) - min(spread) > 2.5
+    assert durations(jittered) == spread, "the seed decides every duration"
+    assert set(durations(replace(FAST, job_duration_s=1.0))) == {1.0}
+    with pytest.raises(ValueError, match="job_duration_jitter_s"):
+        replace(FAST, job_duration_jitter_s=-1.0)
