@@ -77,13 +77,14 @@ def dispatch_sensor(
     context: SensorEvaluationContext, state_store: StateStoreResource, ema: EmaResource
 ) -> SensorResult:
     store = state_store.store
+    # A platform job scheduled here while the import run of its inputs is queued or under way
+    # would be built twice: by that run and by the one requested here (stuck ones included).
+    importing = recordings_with_active_runs(context.instance, import_processed_job.name)
     # A trigger run still queued or under way will take care of the jobs it lists: re-asking for
     # "stuck" ones while the queue is merely slow would only grow it.
     plan = plan_dispatch(
         store,
-        # A platform job scheduled here while the import run of its inputs is queued or under way
-        # would be built twice: by that run and by the one requested here.
-        importing=recordings_with_active_runs(context.instance, import_processed_job.name),
+        importing=importing,
         include_stuck=not has_active_run(context.instance, trigger_ema_jobs.name),
         trigger_timeout=timedelta(seconds=ema.trigger_timeout_s),
     )
@@ -109,7 +110,7 @@ def dispatch_sensor(
     run_requests += [
         import_run_request(store, rec, outs, salt=bucket)
         for rec, outs in sorted(plan.stuck_platform_imports.items())
-        if not has_active_run(context.instance, import_processed_job.name, rec)
+        if rec not in importing
     ]
     validations, cursor = _lost_validations(context, store, bucket)
     run_requests += validations
