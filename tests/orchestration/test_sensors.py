@@ -7,7 +7,7 @@ from dagster import AssetKey, build_sensor_context
 from ras_core.states import JobState, Source
 from sensors.dispatch import dispatch_sensor
 from sensors.ema_callbacks import ema_callback_sensor
-from tests.orchestration.support import Platform
+from tests.orchestration.support import UNREACHABLE, Platform
 
 _emitted = count()
 
@@ -229,3 +229,34 @@ def test_an_output_is_built_once_its_every_input_job_succeeded_not_once_its_file
         "physical_metrics",
         "player_tracking",
     ]
+
+
+def test_a_stuck_platform_job_is_asked_for_again_only_when_no_import_run_is_active(
+    platform: Platform,
+) -> None:
+    from dagster import DagsterRun, DagsterRunStatus
+
+    from resources import EmaResource
+
+    rec = platform.recording_id
+    for job in ("event-detection", "player-tracking", "ball-tracking", "shot-details"):
+        _complete(platform, job)
+    # Its run was lost: with a trigger timeout of 1 ms a scheduled job counts as stuck at once.
+    ema = EmaResource(base_url=UNREACHABLE, api_key="k", api_base_url=UNREACHABLE, trigger_timeout_s=0.001)
+    impatient = {**platform.resources, "ema": ema}
+
+    def imports() -> list:
+        context = build_sensor_context(instance=platform.instance, resources=impatient)
+        return [r for r in dispatch_sensor(context).run_requests if r.job_name == "import_processed"]
+
+    [first] = imports()  # schedules training clips
+    assert platform.state("training-clips") is JobState.SCHEDULED
+
+    run = DagsterRun(job_name="import_processed", run_id="b" * 36, status=DagsterRunStatus.STARTED,
+                     tags={"ras/recording": rec, "dagster/partition": rec})  # fmt: skip
+    platform.instance.add_run(run)
+    assert imports() == [], "the import run under way will build the clips"
+
+    platform.instance.report_run_canceled(run)
+    [again] = imports()
+    assert again.asset_selection == [AssetKey("training_clips")] and again.run_key != first.run_key
