@@ -187,35 +187,18 @@ def _on_ema_succeeded(
             )
         )
     plan.raw_materializations.extend(found)
-    plan.imports[status.recording_id].update(imports_after_success(store, objects, status.recording_id, job))
+    plan.imports[status.recording_id].update(imports_after_success(objects, status.recording_id, job))
 
 
-def imports_after_success(
-    store: StateStore, objects: ObjectStore, recording_id: str, job: JobType
-) -> set[str]:
-    """Processed outputs that read this job's raw files and whose every raw input was delivered
-    (its job succeeded, the file is in place), plus the outputs computed from those (training clips
-    from shot details), so one run builds them.
-
-    A file alone is not enough: EMA uploads before it calls back, so the player tracking file can be
-    in place while its job is still running. Building player tracking when ball tracking succeeds
-    would then build it again when player tracking succeeds, since a job completes only on imports
-    made after it succeeded."""
-    delivered = {job.name} | {
-        s.job_type
-        for s in store.job_states(recording_id)
-        if s.state in (JobState.SUCCEEDED, JobState.COMPLETED)
-    }
+def imports_after_success(objects: ObjectStore, recording_id: str, job: JobType) -> set[str]:
+    """Processed outputs that read this job's raw files and have every raw input in place, plus
+    the outputs computed from those (training clips from shot details), so one run builds them."""
     produced = {raw.name for raw in job.raw_outputs}
     direct = {
         out.name
         for out in catalogue.PROCESSED_OUTPUTS
         if produced & set(out.raw_inputs)
-        and all(
-            catalogue.job_of_raw(r).name in delivered
-            and objects.exists(catalogue.raw_output(r).key(recording_id))
-            for r in out.raw_inputs
-        )
+        and all(objects.exists(catalogue.raw_output(r).key(recording_id)) for r in out.raw_inputs)
     }
     return with_derived_outputs(direct)
 

@@ -125,7 +125,7 @@ def _sweep_stuck_imports(
             for name in job.processed_outputs
         }
         if not complete_if_imported(store, status.recording_id, job.name, imported):
-            stuck[status.recording_id] |= imports_after_success(store, objects, status.recording_id, job)
+            stuck[status.recording_id] |= imports_after_success(objects, status.recording_id, job)
     return [
         import_run_request(store, recording_id, outputs, salt=bucket)
         for recording_id, outputs in sorted(stuck.items())

@@ -209,28 +209,6 @@ def test_platform_jobs_wait_for_the_import_run_that_builds_them(platform: Platfo
     assert platform.state("training-clips") is JobState.SCHEDULED
 
 
-def test_an_output_is_built_once_its_every_input_job_succeeded_not_once_its_files_exist(
-    platform: Platform,
-) -> None:
-    for job in ("player-tracking", "ball-tracking"):
-        _schedule(platform, job)
-    # EMA uploads before it calls back: player tracking's files are in place, its job still running.
-    for raw in ("player-tracking", "match-momentum", "physical-metrics", "ball-tracking"):
-        platform.put_raw(raw)
-    _callback(platform, "ball-tracking", "succeeded")
-
-    [ball] = _tick(ema_callback_sensor, platform).run_requests
-    assert sorted(k.path[-1] for k in ball.asset_selection) == ["ball_tracking"]
-
-    _callback(platform, "player-tracking", "succeeded")
-    [players] = _tick(ema_callback_sensor, platform).run_requests
-    assert sorted(k.path[-1] for k in players.asset_selection) == [
-        "match_momentum",
-        "physical_metrics",
-        "player_tracking",
-    ]
-
-
 def test_a_stuck_platform_job_is_asked_for_again_only_when_no_import_run_is_active(
     platform: Platform,
 ) -> None:
