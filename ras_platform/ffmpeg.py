@@ -1,0 +1,127 @@
+"""The one ffmpeg adapter: which binary, how it is run, and the videos the platform makes with it.
+
+The binary is the one `imageio-ffmpeg` ships in its wheel, so `pip install` is the whole setup (no
+system ffmpeg, no download at run time). Every call has a timeout, because a stuck ffmpeg would
+otherwise hold a run (and a core) forever, and a failure carries the tail of ffmpeg's stderr, which is
+where ffmpeg says what went wrong.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+# ffmpeg writes its whole configuration and progress to stderr; the reason is in the last lines.
+STDERR_TAIL_CHARS = 2000
+DEFAULT_TIMEOUT_S = 120.0
+
+
+class FfmpegError(RuntimeError):
+    """ffmpeg exited non-zero (or could not start); `stderr_tail` says why in ffmpeg's words."""
+
+    def __init__(self, message: str, *, args: Sequence[str], stderr_tail: str = "") -> None:
+        super().__init__(f"{message}: {stderr_tail}" if stderr_tail else message)
+        self.reason = message
+        self.ffmpeg_args = list(args)
+        self.stderr_tail = stderr_tail
+
+
+class FfmpegTimeout(FfmpegError):
+    """ffmpeg ran longer than its timeout and was killed."""
+
+
+@cache
+def ffmpeg_exe() -> str:
+    """Path of the bundled ffmpeg binary (imageio-ffmpeg; `IMAGEIO_FFMPEG_EXE` overrides it)."""
+    # Imported here: only processes that touch video pay for it.
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(args: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+    """Run ffmpeg with `args` (everything after the binary); returns its stderr (ffmpeg's log).
+
+    `-nostdin` keeps ffmpeg from reading the terminal (it would stop a background process), and
+    `-hide_banner` keeps the build configuration out of the stderr tail an error carries.
+    """
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
+    try:
+        completed = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as error:
+        # subprocess.run kills the child before raising, so nothing is left running.
+        raise FfmpegTimeout(
+            f"ffmpeg timed out after {timeout_s:g} s", args=args, stderr_tail=_tail(error.stderr)
+        ) from None
+    except OSError as error:
+        raise FfmpegError(f"ffmpeg could not start: {error}", args=args) from error
+    stderr = _decode(completed.stderr)
+    if completed.returncode != 0:
+        raise FfmpegError(
+            f"ffmpeg exited with {completed.returncode}", args=args, stderr_tail=_tail(completed.stderr)
+        )
+    return stderr
+
+
+@cache
+def has_filter(name: str) -> bool:
+    """Whether the bundled ffmpeg was built with the filter `name` (drawtext needs libfreetype)."""
+    listing = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-filters"], capture_output=True, timeout=30, check=False
+    )
+    return any(line.split()[1:2] == [name] for line in _decode(listing.stdout).splitlines() if line.strip())
+
+
+# The match clock as mm:ss of the frame's own timestamp, so a clip shows where in the match it was cut;
+# bottom left, clear of testsrc2's own counter in the top left corner.
+_MATCH_CLOCK = (
+    r"drawtext=text='%{pts\:gmtime\:0\:%M\\\:%S}'"
+    ":x=w*0.04:y=h-th-h*0.06:fontsize=h/10:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=4"
+)
+
+
+def make_test_video(
+    dest: Path,
+    *,
+    duration_s: float,
+    width: int = 320,
+    height: int = 180,
+    fps: int = 25,
+    match_clock: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> bool:
+    """Write an H.264 MP4 of ffmpeg's `testsrc2` pattern to `dest`; True if a match clock is burned in.
+
+    The clock needs the drawtext filter and a font; a build or a machine without them still gets the
+    video, without the clock. A keyframe every second keeps seeking in it as cheap as in broadcast video.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    source = f"testsrc2=duration={duration_s:g}:size={width}x{height}:rate={fps}"
+    if match_clock and has_filter("drawtext"):
+        try:
+            run_ffmpeg(_test_video_args(source, dest, fps, _MATCH_CLOCK), timeout_s=timeout_s)
+            return True
+        except FfmpegTimeout:
+            raise
+        except FfmpegError:
+            pass  # most likely no usable font on this machine: fall through to the plain pattern
+    run_ffmpeg(_test_video_args(source, dest, fps, None), timeout_s=timeout_s)
+    return False
+
+
+def _test_video_args(source: str, dest: Path, fps: int, video_filter: str | None) -> list[str]:
+    filters = ["-vf", video_filter] if video_filter else []
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(fps)]
+    return ["-y", "-f", "lavfi", "-i", source, *filters, *encode, "-movflags", "+faststart", str(dest)]
+
+
+def _decode(output: bytes | str | None) -> str:
+    if output is None:
+        return ""
+    return output if isinstance(output, str) else output.decode("utf-8", errors="replace")
+
+
+def _tail(output: bytes | str | None) -> str:
+    return _decode(output).strip()[-STDERR_TAIL_CHARS:]
