@@ -44,16 +44,16 @@ CLIENTS = 16
 
 
 def _recording(size: str) -> Any:
-    from ras_core.synthetic import two_half_recording
+    from ema_simulator.synthetic import two_half_recording
 
     return two_half_recording(f"rec-{size}", FPS, SIZES[size])
 
 
 def prepare(size: str, root: Path) -> dict[str, Path]:
     """Raw tracking CSVs, processed parquet in the object store, and the recording registered."""
+    from ema_simulator.synthetic import synthetic_match, write_raw_output
     from ras_core.catalogue import processed_output, raw_output
     from ras_core.importers import run_import
-    from ras_core.synthetic import synthetic_match, write_raw_output
     from ras_platform.state_store import StateStore
 
     recording = _recording(size)

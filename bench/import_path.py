@@ -41,7 +41,7 @@ def generate(recording_id: str, duration_s: float, out: Path) -> dict[str, Path]
     """The raw files, written by the synthetic CLI as the brief's command line does."""
     subprocess.run(
         [
-            sys.executable, "-m", "ras_core.synthetic", "--recording-id", recording_id,
+            sys.executable, "-m", "ema_simulator.synthetic", "--recording-id", recording_id,
             "--duration-s", str(duration_s), "--fps", str(FPS), "--tracking-variant", "v3", "--out", str(out),
         ],
         check=True,
@@ -55,8 +55,8 @@ def generate(recording_id: str, duration_s: float, out: Path) -> dict[str, Path]
 
 def _worker(args: argparse.Namespace) -> None:
     if args.worker == "import":
+        from ema_simulator.synthetic import two_half_recording
         from ras_core.importers import run_import
-        from ras_core.synthetic import two_half_recording
 
         recording = two_half_recording(args.recording_id, FPS, args.duration_s)
         inputs = {"player-tracking": Path(args.player), "ball-tracking": Path(args.ball)}

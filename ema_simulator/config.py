@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ras_core.synthetic import TRACKING_VARIANTS
+from ema_simulator.synthetic import TRACKING_VARIANTS
 
 ENV_PREFIX = "EMA_SIM_"
 

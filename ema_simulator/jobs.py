@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from ema_simulator import synthetic
 from ema_simulator.config import SimulatorConfig
-from ras_core import synthetic
 from ras_core.catalogue import raw_output
 from ras_core.recording import Pitch, RecordingMetadata
 

@@ -47,7 +47,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _chaos(args: argparse.Namespace) -> int:
-    from ras_platform.chaos import DEFAULT_PG_URL, ChaosOptions, run_chaos
+    from ras_tools.chaos import DEFAULT_PG_URL, ChaosOptions, run_chaos
 
     options = ChaosOptions(
         recordings=args.recordings,

@@ -16,7 +16,17 @@ from typing import Any
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 
 from ras_core import catalogue
+from ras_core.callbacks import InvalidCallback, callback_reason, parse_callback
 from ras_core.recording import Period, Pitch, RecordingMetadata
+from ras_core.records import (
+    ChangeLogEntry,
+    InboxCallback,
+    JobStatus,
+    OutboxEvent,
+    TransitionResult,
+    initial_status,
+    project,
+)
 from ras_core.states import (
     IN_FLIGHT,
     Decision,
@@ -28,22 +38,9 @@ from ras_core.states import (
     retry_after_failure,
 )
 from ras_platform.db import sql
-from ras_platform.db.callbacks import InvalidCallback, callback_reason, parse_callback
 from ras_platform.db.engine import make_engine, read_transaction, write_transaction
 from ras_platform.db.migrate import migrate as migrate_schema
-from ras_platform.db.records import (
-    ChangeLogEntry,
-    InboxCallback,
-    JobStatus,
-    OutboxEvent,
-    TransitionResult,
-    change_from_row,
-    inbox_from_row,
-    initial_status,
-    job_status_from_row,
-    outbox_from_row,
-    project,
-)
+from ras_platform.db.rows import change_from_row, inbox_from_row, job_status_from_row, outbox_from_row
 from ras_platform.db.schema import callback_inbox, job_states, outbox, recordings, state_changes
 from ras_platform.db.sql import UnknownRecording, lock_job, lock_recording, now
 from ras_platform.settings import Settings

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ras_core import catalogue
+from ras_core import catalogue, domain_events
+from ras_core.records import ChangeLogEntry, JobStatus
 from ras_core.states import Decision, JobState, Source
-from ras_platform.db import events
-from ras_platform.db.records import ChangeLogEntry, JobStatus, job_status_from_row
+from ras_platform.db.rows import job_status_from_row
 from ras_platform.db.schema import job_states, outbox, recordings, state_changes
 
 
@@ -129,7 +129,7 @@ def write_projection(conn: Connection, status: JobStatus) -> None:
 
 def add_completion_events(conn: Connection, status: JobStatus) -> None:
     """Outbox rows owed by `status` having just become completed, in the caller's transaction."""
-    for event in events.completion_events(
+    for event in domain_events.completion_events(
         status.recording_id,
         status.job_type,
         status.attempt,

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from ema_simulator.synthetic import synthetic_match, two_half_recording, write_all_raw_outputs
 from ras_api.app import create_app
 from ras_core import catalogue
 from ras_core.importers import run_import
 from ras_core.recording import RecordingMetadata
 from ras_core.states import JobState, Source
-from ras_core.synthetic import synthetic_match, two_half_recording, write_all_raw_outputs
 from ras_platform.platform import Platform
 from ras_platform.settings import Settings
 from ras_platform.state_store import StateStore

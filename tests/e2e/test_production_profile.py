@@ -14,10 +14,10 @@ import pytest
 
 from ras_core import catalogue
 from ras_core.recording import parse_recording_metadata
-from ras_platform.chaos import AwsDouble, production_settings_env, reference_digests
 from ras_platform.demo import demo_metadata
 from ras_platform.object_store import build_object_store
 from ras_platform.stack import Stack
+from ras_tools.chaos import AwsDouble, production_settings_env, reference_digests
 from tests.conftest import PostgresServer
 from tests.e2e.test_spine import (
     DURATION_S,

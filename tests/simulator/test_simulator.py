@@ -13,9 +13,9 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
+from ema_simulator import synthetic
 from ema_simulator.app import create_app
 from ema_simulator.config import SimulatorConfig, config_from_env
-from ras_core import synthetic
 
 pytestmark = pytest.mark.anyio
 API_KEY = "test-key"

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from ras_core import synthetic
+from ema_simulator import synthetic
 from ras_core.catalogue import raw_output, raw_outputs
 from ras_core.recording import Pitch
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ras_core import catalogue
+from ras_core import catalogue, domain_events
 from ras_core.states import JobState, Source
-from ras_platform.db import events
 from ras_platform.state_store import StateStore
 
 from .conftest import run_to
@@ -15,7 +14,7 @@ def test_completing_a_job_with_a_domain_event_writes_it_once(store: StateStore, 
     store.transition(rec, "event-detection", JobState.COMPLETED, source=Source.IMPORT)  # duplicate
     [event] = store.pending_events()
     assert event.detail_type == "EventDetectionProcessedV1"
-    assert event.event_id == events.event_id(rec, "event-detection", 1, "EventDetectionProcessedV1")
+    assert event.event_id == domain_events.event_id(rec, "event-detection", 1, "EventDetectionProcessedV1")
     assert event.detail == {
         "recording_id": rec,
         "event_id": event.event_id,
@@ -47,7 +46,7 @@ def test_recording_processed_once_every_job_is_completed(store: StateStore, rec:
     store.transition(rec, names[-1], JobState.COMPLETED, source=Source.IMPORT)
     [processed] = [e for e in store.pending_events() if e.detail_type == catalogue.ALL_PROCESSED_EVENT]
     assert processed.detail["links"] == {
-        endpoint: f"/recordings/{rec}/{endpoint}" for endpoint in events.DELIVERY_ENDPOINTS
+        endpoint: f"/recordings/{rec}/{endpoint}" for endpoint in domain_events.DELIVERY_ENDPOINTS
     }
     assert len(store.pending_events()) == 4  # three per-job events and the recording's
 

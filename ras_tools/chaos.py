@@ -179,7 +179,7 @@ def production_settings_env(database_url: str, aws: AwsDouble, *, bucket: str, b
 def reference_digests(metadata: RecordingMetadata, *, tracking_variant: str = "v3") -> dict[str, str]:
     """sha256 of every processed file of one recording, imported in-process from the simulator's
     deterministic output (what a fault-free run writes): processed key → digest."""
-    from ras_core import synthetic
+    from ema_simulator import synthetic
     from ras_core.importers import run_import
 
     sim_recording = synthetic.two_half_recording(

@@ -1,4 +1,4 @@
-"""The state store's public value types and their mapping from rows.
+"""The state store's public value types: job status, change-log entry, inbox callback, outbox event.
 
 `project` is the one rule turning an applied change-log row into the projection; the live path and
 `rebuild_projection` both use it, so a rebuilt projection equals the live one by construction.
@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Row
 
 from ras_core.states import Decision, JobState, Outcome, Source
 
@@ -85,45 +83,4 @@ def project(entry: ChangeLogEntry) -> JobStatus:
     reason = None if entry.to_state is JobState.PENDING else entry.reason
     return JobStatus(
         entry.recording_id, entry.job_type, entry.to_state, entry.attempt, entry.ema_job_id, reason, entry.at
-    )
-
-
-def job_status_from_row(row: Row[Any]) -> JobStatus:
-    return JobStatus(
-        row.recording_id,
-        row.job_type,
-        JobState(row.state),
-        row.attempt,
-        row.ema_job_id,
-        row.reason,
-        row.updated_at,
-    )
-
-
-def change_from_row(row: Row[Any]) -> ChangeLogEntry:
-    return ChangeLogEntry(
-        id=row.id,
-        recording_id=row.recording_id,
-        version=row.version,
-        job_type=row.job_type,
-        from_state=JobState(row.from_state),
-        to_state=JobState(row.to_state),
-        attempt=row.attempt,
-        ema_job_id=row.ema_job_id,
-        source=Source(row.source),
-        outcome=Outcome(row.outcome),
-        reason=row.reason,
-        at=row.at,
-    )
-
-
-def inbox_from_row(row: Row[Any]) -> InboxCallback:
-    return InboxCallback(
-        row.id, row.recording_id, row.job_id, row.job_kind, row.job_state, row.payload, row.received_at
-    )
-
-
-def outbox_from_row(row: Row[Any]) -> OutboxEvent:
-    return OutboxEvent(
-        row.id, row.event_id, row.recording_id, row.detail_type, row.detail, row.created_at, row.attempts
     )

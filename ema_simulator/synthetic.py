@@ -1042,7 +1042,9 @@ def write_all_raw_outputs(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ras_core.synthetic", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m ema_simulator.synthetic", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--recording-id", required=True)
     parser.add_argument("--duration-s", type=float, default=5760.0)
     parser.add_argument("--fps", type=float, default=25.0)
