@@ -4,6 +4,7 @@ In production the object store is S3 and presigned URLs go to S3 itself; this ro
 mounted. Here it plays S3's part: the HMAC signature and expiry in the query string are the only
 authorisation, PUT bodies are streamed to a temporary file and moved into place atomically, and
 raw files are write-once (an identical re-upload, EMA retrying, is fine; different bytes are a 409).
+A PUT with `uploadId` and `partNumber` is a part of a multipart upload, as on S3.
 """
 
 import hashlib
@@ -17,13 +18,23 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from ras_api.problems import Problem
-from ras_platform.object_store import InvalidObjectKey, LocalObjectStore, ObjectStore, validate_key
+from ras_platform.object_store import (
+    InvalidMultipart,
+    InvalidObjectKey,
+    LocalObjectStore,
+    ObjectStore,
+    UploadNotFound,
+    validate_key,
+)
 
 WRITE_ONCE_PREFIX = "raw/"
 # Optional and loosely typed on purpose: a missing or garbled parameter is a refused URL (403), not
 # a validation error that would tell a caller which part of a forged URL to fix.
 Expires = Annotated[str | None, Query(description="unix time after which the URL is refused")]
 Signature = Annotated[str | None, Query(description="hex HMAC-SHA256 over method, key and expires")]
+# S3's upload_part parameters: a part of a multipart upload (ras_platform.object_store).
+UploadId = Annotated[str | None, Query(alias="uploadId", description="multipart upload the part belongs to")]
+PartNumber = Annotated[str | None, Query(alias="partNumber", description="the part's number, from 1")]
 
 
 def make_objects_router(store_getter: Callable[[], ObjectStore]) -> APIRouter:
@@ -42,8 +53,16 @@ def make_objects_router(store_getter: Callable[[], ObjectStore]) -> APIRouter:
 
     @router.put("/objects/{key:path}", status_code=200, summary="Upload through a local presigned URL")
     async def put_object(
-        key: str, request: Request, store: Store, expires: Expires = None, signature: Signature = None
+        key: str,
+        request: Request,
+        store: Store,
+        expires: Expires = None,
+        signature: Signature = None,
+        upload_id: UploadId = None,
+        part_number: PartNumber = None,
     ) -> Response:
+        if upload_id is not None or part_number is not None:
+            return await _put_part(store, key, request, upload_id, part_number, expires, signature)
         _require_signed(store, "PUT", key, expires, signature)
         tmp = store.temp_path(key)
         try:
@@ -61,6 +80,42 @@ def make_objects_router(store_getter: Callable[[], ObjectStore]) -> APIRouter:
         return FileResponse(path, headers={"ETag": f'"{info.etag}"'})
 
     return router
+
+
+async def _put_part(
+    store: LocalObjectStore,
+    key: str,
+    request: Request,
+    upload_id: str | None,
+    part_number: str | None,
+    expires: str | None,
+    signature: str | None,
+) -> Response:
+    """A part of a multipart upload: streamed to disk, answered with its ETag (MD5), as S3 does."""
+    signed = (
+        upload_id is not None
+        and part_number is not None
+        and part_number.isdigit()
+        and expires is not None
+        and expires.isdigit()
+        and signature is not None
+    )
+    if not signed or not store.verify_part(key, upload_id, int(part_number), int(expires), signature):
+        raise Problem(403, "the URL's signature is invalid or it has expired")
+    try:
+        tmp = store.part_temp_path(key, upload_id)
+    except UploadNotFound:
+        raise Problem(404, f"no upload {upload_id} in progress for {key}") from None
+    try:
+        await _receive(request, tmp)
+        part = await run_in_threadpool(store.adopt_part, key, upload_id, int(part_number), tmp)
+    except UploadNotFound:
+        raise Problem(404, f"upload {upload_id} was completed or aborted meanwhile") from None
+    except InvalidMultipart as error:
+        raise Problem(400, str(error)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Response(status_code=200, headers={"ETag": f'"{part.etag}"'})
 
 
 def _require_signed(

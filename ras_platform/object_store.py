@@ -5,7 +5,10 @@ Both backends keep the same contract, checked by the same tests (tests/adapters/
 - writes are atomic: a reader sees the old object or the new one, never half of one;
 - `if_absent=True` makes a write-once put (raw files): it returns False when the key already exists;
 - presigned URLs let EMA and clients move bytes without passing through our processes (S3) or
-  through the API's `/objects` route, which checks an HMAC signature and expiry (local).
+  through the API's `/objects` route, which checks an HMAC signature and expiry (local);
+- multipart uploads (S3's protocol: create, presigned part PUTs, list parts, complete, abort) let a
+  client upload a large video in parts and resume after a failure; the object appears, whole, only
+  on complete. The local backend keeps parts outside the key space, so they are never listed.
 """
 
 from __future__ import annotations
@@ -55,6 +58,28 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+class UploadNotFound(LookupError):
+    """No multipart upload with this id is in progress (never made, completed, aborted or expired)."""
+
+
+class InvalidMultipart(ValueError):
+    """A complete that names a part not received, or with another ETag, or parts out of order."""
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    part_number: int
+    etag: str  # bare MD5 hex of the part's bytes, as S3 gives it
+    size: int
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    key: str
+    upload_id: str
+    initiated: datetime  # timezone-aware UTC
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -77,6 +102,17 @@ class ObjectStore(Protocol):
     def presign_put(self, key: str, expires_s: int) -> str: ...
     def presign_get(self, key: str, expires_s: int) -> str: ...
     def uri(self, key: str) -> str: ...
+    # Multipart uploads (S3 semantics): parts are numbered from 1; every part but the last must be
+    # at least 5 MiB on S3.
+    def create_multipart(self, key: str) -> str: ...
+    def presign_upload_part(self, key: str, upload_id: str, part_number: int, expires_s: int) -> str: ...
+    def list_parts(self, key: str, upload_id: str) -> list[PartInfo]: ...
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None: ...
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...
+    def list_multipart(self, prefix: str) -> list[MultipartUpload]: ...
+
+
+MAX_PART_NUMBER = 10_000  # S3's limit, kept by the local backend too
 
 
 def sign_local_url(signing_key: str, method: str, key: str, expires: int) -> str:
@@ -229,6 +265,143 @@ class LocalObjectStore:
 
     def uri(self, key: str) -> str:
         return self.path_of(key).as_uri()
+
+    # --- multipart uploads --------------------------------------------------------------------------
+    # An upload is a folder `~multipart/{upload_id}/` outside the key space ("~" is not a key
+    # character, so list() never sees it) holding `key` (the target) and one file per part named
+    # `{part_number:05d}.{md5}`: a part and its ETag appear together, in one atomic rename.
+    def create_multipart(self, key: str) -> str:
+        upload_id = uuid.uuid4().hex
+        folder = self._multipart_dir(upload_id)
+        folder.mkdir(parents=True)
+        (folder / "key").write_text(validate_key(key))
+        return upload_id
+
+    def presign_upload_part(self, key: str, upload_id: str, part_number: int, expires_s: int) -> str:
+        validate_key(key)
+        expires = int(self._clock()) + int(expires_s)
+        signature = sign_local_url(
+            self._signing_key, "PUTPART", _part_resource(key, upload_id, part_number), expires
+        )
+        return (
+            f"{self.base_url}/objects/{key}?method=PUT&uploadId={upload_id}&partNumber={part_number}"
+            f"&expires={expires}&signature={signature}"
+        )
+
+    def verify_part(self, key: str, upload_id: str, part_number: int, expires: int, signature: str) -> bool:
+        """True when `signature` is this store's for that part of that upload and is not expired."""
+        try:
+            validate_key(key)
+        except InvalidObjectKey:
+            return False
+        resource = _part_resource(key, upload_id, part_number)
+        expected = sign_local_url(self._signing_key, "PUTPART", resource, int(expires))
+        genuine = hmac.compare_digest(expected.encode(), signature.encode())
+        return genuine and int(expires) >= self._clock()
+
+    def part_temp_path(self, key: str, upload_id: str) -> Path:
+        """Where the objects route streams a part before `adopt_part` moves it in."""
+        return self._upload_folder(key, upload_id) / f"part{_TMP_MARK}{uuid.uuid4().hex}"
+
+    def adopt_part(self, key: str, upload_id: str, part_number: int, tmp: Path) -> PartInfo:
+        """Move a received part into place (replacing an earlier copy of it, as S3 does)."""
+        if not 1 <= part_number <= MAX_PART_NUMBER:
+            raise InvalidMultipart(f"part numbers run from 1 to {MAX_PART_NUMBER}, not {part_number}")
+        folder = self._upload_folder(key, upload_id)
+        etag = _md5(tmp)
+        for earlier in folder.glob(f"{part_number:05d}.*"):
+            earlier.unlink(missing_ok=True)
+        os.replace(tmp, folder / f"{part_number:05d}.{etag}")
+        return PartInfo(part_number, etag, (folder / f"{part_number:05d}.{etag}").stat().st_size)
+
+    def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        folder = self._upload_folder(key, upload_id)
+        parts = []
+        for path in folder.iterdir():
+            number, _, etag = path.name.partition(".")
+            if number.isdigit() and _TMP_MARK not in path.name:
+                parts.append(PartInfo(int(number), etag, path.stat().st_size))
+        return sorted(parts, key=lambda part: part.part_number)
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        folder = self._upload_folder(key, upload_id)
+        received = {part.part_number: part for part in self.list_parts(key, upload_id)}
+        _check_completion(parts, {n: p.etag for n, p in received.items()})
+        tmp = self.temp_path(key)
+        try:
+            with open(tmp, "wb") as out:
+                for number, etag in parts:
+                    with open(folder / f"{number:05d}.{etag.strip(chr(34))}", "rb") as part:
+                        shutil.copyfileobj(part, out, 1 << 20)
+                _flush(out)
+            self.adopt(key, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            folder = self._upload_folder(key, upload_id)
+        except UploadNotFound:
+            return  # already aborted or completed: aborting is idempotent, as on S3
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def list_multipart(self, prefix: str) -> list[MultipartUpload]:
+        validate_prefix(prefix)
+        root = self.root / _MULTIPART_DIR
+        uploads = []
+        for folder in root.iterdir() if root.is_dir() else ():
+            try:
+                key = (folder / "key").read_text()
+                initiated = (folder / "key").stat().st_mtime
+            except FileNotFoundError:
+                continue  # completed or aborted while we looked
+            if key.startswith(prefix):
+                uploads.append(MultipartUpload(key, folder.name, datetime.fromtimestamp(initiated, tz=UTC)))
+        return sorted(uploads, key=lambda upload: (upload.key, upload.initiated))
+
+    def _multipart_dir(self, upload_id: str) -> Path:
+        if _UPLOAD_ID.fullmatch(upload_id) is None:
+            raise UploadNotFound(upload_id)
+        return self.root / _MULTIPART_DIR / upload_id
+
+    def _upload_folder(self, key: str, upload_id: str) -> Path:
+        folder = self._multipart_dir(upload_id)
+        try:
+            target = (folder / "key").read_text()
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+        if target != key:
+            raise UploadNotFound(f"{upload_id} uploads {target}, not {key}")
+        return folder
+
+
+_MULTIPART_DIR = "~multipart"
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _part_resource(key: str, upload_id: str, part_number: int) -> str:
+    return f"{key}\n{upload_id}\n{int(part_number)}"
+
+
+def _check_completion(parts: list[tuple[int, str]], received: dict[int, str]) -> None:
+    """S3's rules for a complete: at least one part, ascending numbers, each received with that ETag."""
+    if not parts:
+        raise InvalidMultipart("a complete names at least one part")
+    numbers = [number for number, _ in parts]
+    if numbers != sorted(set(numbers)):
+        raise InvalidMultipart("parts must be listed once each, in ascending part number")
+    for number, etag in parts:
+        if received.get(number) != etag.strip('"'):
+            raise InvalidMultipart(f"part {number} with ETag {etag} was not received")
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _flush(out: Any) -> None:

@@ -5,6 +5,7 @@ A module of its own so that only processes configured for S3 import boto3.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,9 +15,19 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from ras_platform.object_store import ObjectInfo, ObjectNotFound, validate_key, validate_prefix
+from ras_platform.object_store import (
+    InvalidMultipart,
+    MultipartUpload,
+    ObjectInfo,
+    ObjectNotFound,
+    PartInfo,
+    UploadNotFound,
+    validate_key,
+    validate_prefix,
+)
 
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+_BAD_COMPLETE = ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML")
 # 412: the key exists; 409 ConditionalRequestConflict: a concurrent conditional write to it won.
 _WRITE_ONCE_REFUSED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
@@ -122,6 +133,59 @@ class S3ObjectStore:
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{validate_key(key)}"
 
+    # --- multipart uploads: S3's own; part URLs are presigned `upload_part` requests -----------------
+    def create_multipart(self, key: str) -> str:
+        return self._client.create_multipart_upload(Bucket=self.bucket, Key=validate_key(key))["UploadId"]
+
+    def presign_upload_part(self, key: str, upload_id: str, part_number: int, expires_s: int) -> str:
+        params = {
+            "Bucket": self.bucket,
+            "Key": validate_key(key),
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+        }
+        return self._client.generate_presigned_url("upload_part", Params=params, ExpiresIn=int(expires_s))
+
+    def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        pages = self._client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=validate_key(key), UploadId=upload_id
+        )
+        with _no_such_upload_as(upload_id):
+            return [
+                PartInfo(part["PartNumber"], part["ETag"].strip('"'), part["Size"])
+                for page in pages
+                for part in page.get("Parts", [])
+            ]
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        listed = [{"PartNumber": number, "ETag": f'"{etag.strip(chr(34))}"'} for number, etag in parts]
+        with _no_such_upload_as(upload_id):
+            try:
+                self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=validate_key(key),
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": listed},
+                )
+            except ClientError as error:
+                if _error_code(error) in _BAD_COMPLETE:
+                    raise InvalidMultipart(str(error)) from error
+                raise
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(UploadNotFound), _no_such_upload_as(upload_id):
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=validate_key(key), UploadId=upload_id)
+
+    def list_multipart(self, prefix: str) -> list[MultipartUpload]:
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=validate_prefix(prefix)
+        )
+        return [
+            MultipartUpload(item["Key"], item["UploadId"], item["Initiated"])
+            for page in pages
+            for item in page.get("Uploads", [])
+        ]
+
 
 @contextmanager
 def _not_found_as(key: str) -> Iterator[None]:
@@ -131,6 +195,16 @@ def _not_found_as(key: str) -> Iterator[None]:
     except ClientError as error:
         if _error_code(error) in _NOT_FOUND:
             raise ObjectNotFound(key) from error
+        raise
+
+
+@contextmanager
+def _no_such_upload_as(upload_id: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as error:
+        if _error_code(error) in ("NoSuchUpload", "404"):
+            raise UploadNotFound(upload_id) from error
         raise
 
 
