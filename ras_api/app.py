@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ras_api.problems import install_problem_handlers
-from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking
+from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking, uploads
 from ras_platform.platform import Platform
 from ras_platform.settings import Settings, get_settings
 
@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     delivery = (tracking.router, players.router, match.router, events.router, files.router)
     for router in (recordings.router, jobs.router, callbacks.router, *delivery):
         app.include_router(router)
+    app.include_router(uploads.router)
     _mount_object_urls(app, platform)
 
     @app.get("/health", tags=["ops"], summary="Liveness")

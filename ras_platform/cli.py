@@ -30,6 +30,34 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upload(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ras_platform.upload_client import UploadClient, UploadFailed
+
+    video = Path(args.file)
+    try:
+        metadata = json.loads(Path(args.metadata).read_text()) if args.metadata else {}
+    except (OSError, json.JSONDecodeError) as error:
+        print(f"not uploaded: metadata: {error}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    with (
+        UploadClient(args.api_url or settings.api_base_url, settings.zola_token) as client,
+        tqdm(total=video.stat().st_size, unit="B", unit_scale=True, desc=video.name) as bar,
+    ):
+        try:
+            result = client.upload(
+                video, recording_id=args.recording_id, metadata=metadata, progress=bar.update
+            )
+        except (UploadFailed, OSError) as error:
+            print(f"not uploaded: {error}", file=sys.stderr)
+            return 1
+    resumed = " (resumed)" if result.resumed else ""
+    print(f"{args.recording_id}: upload {result.upload_id} {result.state}{resumed}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ras_platform.demo import run_demo
 
@@ -76,6 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     register = commands.add_parser("register", help="register a recording from a metadata JSON file")
     register.add_argument("metadata", help="path of the recording metadata JSON (contracts.md)")
     register.set_defaults(run=_register)
+
+    upload = commands.add_parser(
+        "upload",
+        help="upload a recording's video through the API (resumable; the upload sensor registers it)",
+        description="Sends the video in parts through presigned URLs. Interrupted, the same command "
+        "resumes: the upload id is kept in FILE.ras-upload.json until the upload completes.",
+    )
+    upload.add_argument("file", help="the video file")
+    upload.add_argument("--recording-id", required=True)
+    upload.add_argument(
+        "--metadata",
+        help="JSON with pitch, periods, home_team, away_team (a full recording metadata file works)",
+    )
+    upload.add_argument("--api-url", default=None, help="the API's base URL (default: RAS_API_BASE_URL)")
+    upload.set_defaults(run=_upload)
 
     demo = commands.add_parser("demo", help="run the whole platform locally and process N recordings")
     demo.add_argument("--recordings", type=int, default=5)

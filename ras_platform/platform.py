@@ -10,6 +10,7 @@ from ras_platform.object_store import ObjectStore, build_object_store
 from ras_platform.publishers import Publisher, build_publisher
 from ras_platform.settings import Settings
 from ras_platform.state_store import StateStore
+from ras_platform.uploads import Uploads, uploads_of
 
 
 class Platform:
@@ -35,3 +36,7 @@ class Platform:
     @cached_property
     def ema(self) -> EmaClient:
         return EmaClient(self.settings.ema_base_url, self.settings.ema_api_key)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        return uploads_of(self.object_store, self.settings)

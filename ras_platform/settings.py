@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     ema_token: str = EMBEDDED_EMA_TOKEN
     signing_key: str = EMBEDDED_SIGNING_KEY  # HMAC key of local presigned URLs
 
+    # Video uploads (contracts.md): the part size offered to clients (S3's smallest part is 5 MiB;
+    # the local store takes any size) and how long an upload may take before its parts are removed.
+    upload_part_size: int = 8 * 1024 * 1024
+    upload_expiry_s: float = 24 * 3600.0
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.profile == "production":
