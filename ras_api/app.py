@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from ras_api.metrics import install_metrics
 from ras_api.problems import install_problem_handlers
 from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking, uploads
 from ras_platform.platform import Platform
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(uploads.router)
     _mount_object_urls(app, platform)
+    install_metrics(app, lambda: platform.state_store)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     def health() -> dict[str, str]:

@@ -37,7 +37,7 @@ from ras_core.states import (
     ready_job_types,
     retry_after_failure,
 )
-from ras_platform.db import sql
+from ras_platform.db import readings, sql
 from ras_platform.db.engine import make_engine, read_transaction, write_transaction
 from ras_platform.db.migrate import migrate as migrate_schema
 from ras_platform.db.rows import change_from_row, inbox_from_row, job_status_from_row, outbox_from_row
@@ -538,3 +538,24 @@ def _copy_job(conn: Any, source: JobStatus, target: JobStatus) -> None:
         return
     entry = sql.append_change(conn, target, copied, Source.API, source.ema_job_id, now())
     sql.write_projection(conn, project(entry))
+
+
+# --- operations (metrics) ---------------------------------------------------------------------------
+# Read-only, for the API's /metrics collector; kept apart from the transactions above.
+
+
+def read_operations(store: StateStore) -> readings.OperationsReading:
+    """Jobs per type and state, and what waits in the inbox and the outbox."""
+    with read_transaction(store._engine) as conn:
+        return readings.read_operations(conn)
+
+
+def last_change_id(store: StateStore) -> int:
+    with read_transaction(store._engine) as conn:
+        return readings.last_change_id(conn)
+
+
+def changes_after(store: StateStore, after_id: int, *, limit: int = 5000) -> list[readings.ChangeRow]:
+    """Change-log rows above `after_id` in id order, for counters that fold the log incrementally."""
+    with read_transaction(store._engine) as conn:
+        return readings.changes_after(conn, after_id, limit=limit)

@@ -1,0 +1,94 @@
+"""Read-only queries for operations (metrics): cheap enough to run on every Prometheus scrape.
+
+Gauges read the current state (jobs per type and state; unprocessed callbacks; unpublished events)
+through the indexes that the sensors use themselves. Counters are folded from the append-only change
+log, reading only the rows after an id the caller has already counted, never the whole history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Table, func, select
+
+from ras_platform.db.schema import callback_inbox, job_states, outbox, state_changes
+
+
+@dataclass(frozen=True)
+class QueueReading:
+    """Rows waiting in a queue table (the inbox or the outbox) and when the oldest arrived."""
+
+    waiting: int
+    oldest_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OperationsReading:
+    jobs: dict[tuple[str, str], int] = field(default_factory=dict)  # (job_type, state) → jobs
+    inbox: QueueReading = QueueReading(0, None)
+    outbox: QueueReading = QueueReading(0, None)
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """The columns of a change-log row that the counters need."""
+
+    id: int
+    recording_id: str
+    job_type: str
+    to_state: str
+    attempt: int
+    source: str
+    outcome: str
+    reason: str | None
+    at: datetime
+
+
+def read_operations(conn: Connection) -> OperationsReading:
+    jobs = {
+        (row.job_type, row.state): row.jobs
+        for row in conn.execute(
+            select(job_states.c.job_type, job_states.c.state, func.count().label("jobs")).group_by(
+                job_states.c.job_type, job_states.c.state
+            )
+        )
+    }
+    return OperationsReading(
+        jobs=jobs,
+        inbox=_queue(conn, callback_inbox, done="processed_at", arrived="received_at"),
+        outbox=_queue(conn, outbox, done="published_at", arrived="created_at"),
+    )
+
+
+def _queue(conn: Connection, table: Table, *, done: str, arrived: str) -> QueueReading:
+    # Both tables have a partial index on id over the rows not yet done: the oldest is the lowest id.
+    not_done = table.c[done].is_(None)
+    waiting = conn.scalar(select(func.count()).select_from(table).where(not_done)) or 0
+    oldest = conn.scalar(select(table.c[arrived]).where(not_done).order_by(table.c.id).limit(1))
+    return QueueReading(waiting, oldest)
+
+
+def last_change_id(conn: Connection) -> int:
+    return conn.scalar(select(func.max(state_changes.c.id))) or 0
+
+
+def changes_after(conn: Connection, after_id: int, *, limit: int) -> list[ChangeRow]:
+    """Change-log rows with an id above `after_id`, in id order (a range read of the primary key)."""
+    query = (
+        select(
+            state_changes.c.id,
+            state_changes.c.recording_id,
+            state_changes.c.job_type,
+            state_changes.c.to_state,
+            state_changes.c.attempt,
+            state_changes.c.source,
+            state_changes.c.outcome,
+            state_changes.c.reason,
+            state_changes.c.at,
+        )
+        .where(state_changes.c.id > after_id)
+        .order_by(state_changes.c.id)
+        .limit(limit)
+    )
+    return [ChangeRow(*row) for row in conn.execute(query)]
