@@ -1019,11 +1019,6 @@ def malformed_output_bytes(raw_name: str, recording_id: str = "rec-malformed") -
     return buffer.getvalue()
 
 
-def write_malformed_output(raw_name: str, dest: Path, recording_id: str = "rec-malformed") -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(malformed_output_bytes(raw_name, recording_id))
-
-
 # ---------------------------------------------------------------------------------------------------
 # CLI, for benchmarks and fixtures
 # ---------------------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from dagster import (
 
 from ras_assets.jobs import trigger_and_observe
 from ras_assets.partitions import recordings_partitions
-from ras_assets.raw import raw_asset_key
+from ras_assets.raw import raw_output_key
 from ras_core import catalogue
-from ras_core.catalogue import ProcessedOutput
+from ras_core.catalogue import Catalogue, ProcessedOutput, check_kind
 from ras_core.states import JobState, Source
 from ras_platform.object_store import ObjectStore
 from ras_platform.orchestration import complete_if_imported, fail_job, plan_dispatch, ready_jobs
@@ -38,28 +38,6 @@ from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
 if TYPE_CHECKING:
     from ras_core.importers import ImportResult
-
-DESCRIPTIONS = {
-    "events": "Detected match events of every EMA schema version (2, 2.1, 2.2, 3) in one shape: "
-    "times in seconds, positions normalised to the pitch.",
-    "ball_tracking": "Ball positions per frame: normalised x/y, height z in metres.",
-    "player_tracking": "Players per frame with the ball merged on the integer frame index; parquet "
-    "sorted by time with row groups sized for 10-second window reads.",
-    "match_momentum": "Momentum timeline in [-1, 1], positive = home on top.",
-    "physical_metrics": "Per player and period: distance, high-intensity distance, sprints, top speed.",
-    "match_details": "Per-team totals and per-period statistics.",
-    "shot_details": "Shots with xG, outcome and body part; positions normalised to the pitch.",
-    "match_report": "Score, summary and key moments.",
-    "training_clips": "Clip windows around every shot, for the media service to cut.",
-}
-
-CHECK_DESCRIPTIONS = {
-    "schema_valid": "The raw file parses and matches its contract schema.",
-    "time_monotonic": "Times never go backwards within a period.",
-    "frame_coverage": "Frames present cover the recording's duration.",
-    "coordinates_in_band": "Coordinates lie within a tolerance band around the pitch.",
-}
-
 
 def _input_keys(out: ProcessedOutput, recording_id: str) -> dict[str, str]:
     keys = {name: catalogue.raw_output(name).key(recording_id) for name in out.raw_inputs}
@@ -155,12 +133,13 @@ def _trigger_what_became_ready(
         trigger_and_observe(context, plan.ema_jobs, state_store, object_store, ema)
 
 
-def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
-    job = catalogue.job_of_processed(out.name)
-    deps = [AssetDep(raw_asset_key(name)) for name in out.raw_inputs]
+def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinition:
+    """The asset of one catalogue entry: its description, inputs and blocking checks come from the entry."""
+    job = cat.job_of_processed(out.name)
+    deps = [AssetDep(raw_output_key(cat.raw_output(name))) for name in out.raw_inputs]
     deps += [AssetDep(name) for name in out.processed_inputs]
     checks = [
-        AssetCheckSpec(name, asset=out.name, blocking=True, description=CHECK_DESCRIPTIONS[name])
+        AssetCheckSpec(name, asset=out.name, blocking=True, description=check_kind(name).description)
         for name in out.checks
     ]
 
@@ -171,7 +150,7 @@ def build_processed_asset(out: ProcessedOutput) -> AssetsDefinition:
         check_specs=checks,
         group_name="processed",
         kinds={out.file_format},
-        description=DESCRIPTIONS[out.name],
+        description=out.description,
         metadata={"job_type": job.name, "endpoint": out.endpoint or "-"},
         tags={"ras/job_type": job.name},
     )
@@ -234,4 +213,8 @@ def _metadata_value(value: object) -> object:
     return value
 
 
-processed_assets = [build_processed_asset(out) for out in catalogue.PROCESSED_OUTPUTS]
+def build_processed_assets(cat: Catalogue) -> list[AssetsDefinition]:
+    return [build_processed_asset(cat, out) for out in cat.processed_outputs]
+
+
+processed_assets = build_processed_assets(catalogue.CATALOGUE)

@@ -10,26 +10,36 @@ from ras_assets.partitions import recordings_partitions
 from ras_core import catalogue
 
 
+def raw_output_key(raw: catalogue.RawOutput) -> AssetKey:
+    return AssetKey(["ema", raw.asset_name])
+
+
 def raw_asset_key(raw_name: str) -> AssetKey:
-    return AssetKey(["ema", catalogue.raw_output(raw_name).asset_name])
+    return raw_output_key(catalogue.raw_output(raw_name))
 
 
-def _deps(job: catalogue.JobType) -> list[AssetDep]:
-    upstream = [out.name for out in catalogue.ema_upstream_inputs(job).values()]
+def _deps(cat: catalogue.Catalogue, job: catalogue.JobType) -> list[AssetDep]:
+    upstream = [out.name for out in cat.ema_upstream_inputs(job).values()]
     return [AssetDep("recording"), *(AssetDep(name) for name in upstream)]
 
 
-raw_asset_specs = [
-    AssetSpec(
-        key=raw_asset_key(raw.name),
-        deps=_deps(job),
-        partitions_def=recordings_partitions,
-        group_name="ema",
-        kinds={"ema", raw.file_format},
-        description=f"`{raw.name}` as EMA uploads it ({raw.file_format}, API {job.ema_api_version}), "
-        f"produced by the `{job.name}` job; write-once at raw/{raw.name}/{{recording_id}}.{raw.file_format}.",
-        metadata={"job_type": job.name, "ema_api": job.ema_api_version},
-    )
-    for job in catalogue.JOB_TYPES
-    for raw in job.raw_outputs
-]
+def build_raw_asset_specs(cat: catalogue.Catalogue) -> list[AssetSpec]:
+    """One external asset per raw file of every job type in `cat`."""
+    return [
+        AssetSpec(
+            key=raw_output_key(raw),
+            deps=_deps(cat, job),
+            partitions_def=recordings_partitions,
+            group_name="ema",
+            kinds={"ema", raw.file_format},
+            description=f"`{raw.name}` as EMA uploads it ({raw.file_format}, API {job.ema_api_version}), "
+            f"produced by the `{job.name}` job; write-once at "
+            f"raw/{raw.name}/{{recording_id}}.{raw.file_format}.",
+            metadata={"job_type": job.name, "ema_api": job.ema_api_version},
+        )
+        for job in cat.job_types
+        for raw in job.raw_outputs
+    ]
+
+
+raw_asset_specs = build_raw_asset_specs(catalogue.CATALOGUE)

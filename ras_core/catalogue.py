@@ -1,15 +1,20 @@
 """The one catalogue of job types.
 
-Dispatch, the Dagster raw and processed assets, the importers, the EMA requests, the delivery
-endpoints and the domain events are all generated from `JOB_TYPES` and `PROCESSED_OUTPUTS`. Adding a
-job type is one `JobType` entry here (plus its reader and transform if it brings a new format).
+Dispatch, the Dagster raw and processed assets (their descriptions and checks), the importers, the
+EMA requests, the delivery endpoints and the domain events are all generated from `JOB_TYPES` and
+`PROCESSED_OUTPUTS`. Adding a job type is one `JobType` entry and one `ProcessedOutput` entry per
+output here (plus its importer, and its reader and transform if it brings a new format); `Catalogue`
+refuses an entry that lacks something the platform generates from it, naming what is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
+from typing import Any
 
 
 class Executor(StrEnum):
@@ -50,12 +55,27 @@ class ProcessedOutput:
     file_format: str  # "parquet" | "json"
     raw_inputs: tuple[str, ...] = ()  # RawOutput names read
     processed_inputs: tuple[str, ...] = ()  # ProcessedOutput names read
-    endpoint: str | None = None  # delivery path under /recordings/{id}/
+    endpoint: str | None = None  # delivery path under /recordings/{id}/, linked from its job's event
     # Blocking checks (ras_core.checks), in the order they run; schema_valid first.
     checks: tuple[str, ...] = ("schema_valid",)
+    # What the output holds, for people: the asset's description in the Dagster UI.
+    description: str = ""
+    # "module:function" building it from its inputs (`ras_core.importers`); loaded only by import runs,
+    # so that naming it here does not make every process import polars and pyarrow.
+    importer: str = ""
+    # Further delivery paths served from this output (and the outputs it needs), e.g. sub-resources.
+    more_endpoints: tuple[str, ...] = ()
 
     def key(self, recording_id: str) -> str:
         return f"processed/{self.name}/{recording_id}.{self.file_format}"
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return ((self.endpoint,) if self.endpoint else ()) + self.more_endpoints
+
+    def load_importer(self) -> Callable[..., Any]:
+        module, _, function = self.importer.partition(":")
+        return getattr(importlib.import_module(module), function)
 
 
 @dataclass(frozen=True)
@@ -76,7 +96,25 @@ class JobType:
         return {Executor.EMA_V2: "v2", Executor.EMA_V3: "v3"}[self.executor]
 
 
-CHECK_NAMES = ("schema_valid", "time_monotonic", "frame_coverage", "coordinates_in_band")
+@dataclass(frozen=True)
+class CheckKind:
+    name: str
+    description: str  # the check's description in the Dagster UI
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind("schema_valid", "The raw file parses and matches its contract schema."),
+    CheckKind("time_monotonic", "Times never go backwards within a period."),
+    CheckKind("frame_coverage", "Frames present cover the recording's duration."),
+    CheckKind("coordinates_in_band", "Coordinates lie within a tolerance band around the pitch."),
+)
+CHECK_NAMES = tuple(kind.name for kind in CHECKS)
+_CHECKS_BY_NAME = {kind.name: kind for kind in CHECKS}
+
+
+def check_kind(name: str) -> CheckKind:
+    return _CHECKS_BY_NAME[name]
+
 
 PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
     ProcessedOutput(
@@ -85,14 +123,33 @@ PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
         raw_inputs=("event-detection",),
         endpoint="events",
         checks=("schema_valid", "time_monotonic", "coordinates_in_band"),
+        description=(
+            "Detected match events of every EMA schema version (2, 2.1, 2.2, 3) in one shape: "
+            "times in seconds, positions normalised to the pitch."
+        ),
+        importer="ras_core.importers:import_events",
+        more_endpoints=("match-details/attacking-moments",),
     ),
-    ProcessedOutput("ball_tracking", "parquet", raw_inputs=("ball-tracking",), checks=CHECK_NAMES),
+    ProcessedOutput(
+        "ball_tracking",
+        "parquet",
+        raw_inputs=("ball-tracking",),
+        checks=CHECK_NAMES,
+        description="Ball positions per frame: normalised x/y, height z in metres.",
+        importer="ras_core.importers:import_ball_tracking",
+    ),
     ProcessedOutput(
         "player_tracking",
         "parquet",
         raw_inputs=("player-tracking", "ball-tracking"),
         endpoint="player-tracking",
         checks=CHECK_NAMES,
+        description=(
+            "Players per frame with the ball merged on the integer frame index; parquet "
+            "sorted by time with row groups sized for 10-second window reads."
+        ),
+        importer="ras_core.importers:import_player_tracking",
+        more_endpoints=("player-tracking/jersey-numbers",),
     ),
     ProcessedOutput(
         "match_momentum",
@@ -100,18 +157,49 @@ PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
         raw_inputs=("match-momentum",),
         endpoint="match-momentum",
         checks=("schema_valid", "time_monotonic"),
+        description="Momentum timeline in [-1, 1], positive = home on top.",
+        importer="ras_core.importers:import_match_momentum",
     ),
-    ProcessedOutput("physical_metrics", "parquet", raw_inputs=("physical-metrics",)),
-    ProcessedOutput("match_details", "json", raw_inputs=("match-details",), endpoint="match-details"),
+    ProcessedOutput(
+        "physical_metrics",
+        "parquet",
+        raw_inputs=("physical-metrics",),
+        description="Per player and period: distance, high-intensity distance, sprints, top speed.",
+        importer="ras_core.importers:import_physical_metrics",
+    ),
+    ProcessedOutput(
+        "match_details",
+        "json",
+        raw_inputs=("match-details",),
+        endpoint="match-details",
+        description="Per-team totals and per-period statistics.",
+        importer="ras_core.importers:import_match_details",
+    ),
     ProcessedOutput(
         "shot_details",
         "json",
         raw_inputs=("shot-details",),
         endpoint="shot-details",
         checks=("schema_valid", "coordinates_in_band"),
+        description="Shots with xG, outcome and body part; positions normalised to the pitch.",
+        importer="ras_core.importers:import_shot_details",
+        more_endpoints=("player-moments",),
     ),
-    ProcessedOutput("match_report", "json", raw_inputs=("match-report",), endpoint="match-report"),
-    ProcessedOutput("training_clips", "json", processed_inputs=("shot_details",)),
+    ProcessedOutput(
+        "match_report",
+        "json",
+        raw_inputs=("match-report",),
+        endpoint="match-report",
+        description="Score, summary and key moments.",
+        importer="ras_core.importers:import_match_report",
+    ),
+    ProcessedOutput(
+        "training_clips",
+        "json",
+        processed_inputs=("shot_details",),
+        description="Clip windows around every shot, for the media service to cut.",
+        importer="ras_core.importers:import_training_clips",
+    ),
 )
 
 _INDEPENDENT = ("event-detection", "player-tracking", "ball-tracking")
@@ -170,72 +258,134 @@ JOB_TYPES: tuple[JobType, ...] = (
 
 ALL_PROCESSED_EVENT = "RecordingAnalysisProcessedV1"
 
-_JOBS_BY_NAME = {job.name: job for job in JOB_TYPES}
-_PROCESSED_BY_NAME = {out.name: out for out in PROCESSED_OUTPUTS}
-_RAW_BY_NAME = {raw.name: raw for job in JOB_TYPES for raw in job.raw_outputs}
+class IncompleteCatalogue(ValueError):
+    """An entry lacks (or names wrongly) something the platform generates from it."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("catalogue incomplete: " + "; ".join(problems))
 
 
-def job_type(name: str) -> JobType:
-    try:
-        return _JOBS_BY_NAME[name]
-    except KeyError:
-        raise KeyError(f"unknown job type {name!r}; known: {', '.join(job_type_names())}") from None
+@dataclass(frozen=True)
+class Catalogue:
+    """Job types and their outputs, checked whole on construction (`IncompleteCatalogue` otherwise)."""
+
+    job_types: tuple[JobType, ...]
+    processed_outputs: tuple[ProcessedOutput, ...]
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise IncompleteCatalogue(problems)
+
+    @cached_property
+    def _jobs(self) -> dict[str, JobType]:
+        return {job.name: job for job in self.job_types}
+
+    @cached_property
+    def _processed(self) -> dict[str, ProcessedOutput]:
+        return {out.name: out for out in self.processed_outputs}
+
+    @cached_property
+    def _raw(self) -> dict[str, RawOutput]:
+        return {raw.name: raw for job in self.job_types for raw in job.raw_outputs}
+
+    def job_type(self, name: str) -> JobType:
+        try:
+            return self._jobs[name]
+        except KeyError:
+            known = ", ".join(self.job_type_names())
+            raise KeyError(f"unknown job type {name!r}; known: {known}") from None
+
+    def job_type_names(self) -> tuple[str, ...]:
+        return tuple(self._jobs)
+
+    def processed_output(self, name: str) -> ProcessedOutput:
+        return self._processed[name]
+
+    def raw_output(self, name: str) -> RawOutput:
+        return self._raw[name]
+
+    def raw_outputs(self) -> tuple[RawOutput, ...]:
+        return tuple(self._raw.values())
+
+    def job_of_raw(self, raw_name: str) -> JobType:
+        return next(job for job in self.job_types if any(r.name == raw_name for r in job.raw_outputs))
+
+    def job_of_processed(self, processed_name: str) -> JobType:
+        return next(job for job in self.job_types if processed_name in job.processed_outputs)
+
+    def ema_upstream_inputs(self, job: JobType) -> dict[str, ProcessedOutput]:
+        """Processed outputs a dependent job reads, keyed by the name EMA knows them under.
+
+        `upstream` in the v2 request holds read URLs of these (contracts.md).
+        """
+        return {
+            name.replace("_", "-"): self.processed_output(name)
+            for upstream in job.depends_on
+            for name in self.job_type(upstream).processed_outputs
+        }
+
+    def delivery_endpoints(self) -> tuple[str, ...]:
+        """Every delivery path under /recordings/{id}/ that serves processed analytics."""
+        return tuple(endpoint for out in self.processed_outputs for endpoint in out.endpoints)
 
 
-def job_type_names() -> tuple[str, ...]:
-    return tuple(_JOBS_BY_NAME)
+def _problems(cat: Catalogue) -> list[str]:
+    """What each entry lacks, as "<entry> lacks <what>" sentences; empty when the catalogue is whole."""
+    problems = [
+        f"job type {job.name!r} lacks {lack}" for job in cat.job_types for lack in _job_lacks(cat, job)
+    ]
+    return problems + [
+        f"processed output {out.name!r} lacks {lack}"
+        for out in cat.processed_outputs
+        for lack in _output_lacks(cat, out)
+    ]
 
 
-def processed_output(name: str) -> ProcessedOutput:
-    return _PROCESSED_BY_NAME[name]
+def _job_lacks(cat: Catalogue, job: JobType) -> list[str]:
+    jobs = {other.name for other in cat.job_types}
+    outputs = {out.name for out in cat.processed_outputs}
+    lacks = [f"a known job type to depend on instead of {dep!r}" for dep in job.depends_on if dep not in jobs]
+    lacks += [f"a known processed output instead of {n!r}" for n in job.processed_outputs if n not in outputs]
+    if not job.processed_outputs:
+        lacks.append("a processed output")
+    if job.is_ema and not job.raw_outputs:
+        lacks.append("a raw output for EMA to upload")
+    return lacks
 
 
-def raw_output(name: str) -> RawOutput:
-    return _RAW_BY_NAME[name]
+def _output_lacks(cat: Catalogue, out: ProcessedOutput) -> list[str]:
+    raws = {raw.name for job in cat.job_types for raw in job.raw_outputs}
+    outputs = {other.name for other in cat.processed_outputs}
+    endpoints = [endpoint for other in cat.processed_outputs for endpoint in other.endpoints]
+    lacks = [] if out.description.strip() else ["a description"]
+    module, _, function = out.importer.partition(":")
+    if not (module and function):
+        lacks.append('an importer ("module:function")')
+    if not out.checks or out.checks[0] != "schema_valid":
+        lacks.append("checks starting with schema_valid")
+    lacks += [f"a known check instead of {name!r}" for name in out.checks if name not in CHECK_NAMES]
+    lacks += [f"a known raw input instead of {name!r}" for name in out.raw_inputs if name not in raws]
+    lacks += [f"a known processed input instead of {n!r}" for n in out.processed_inputs if n not in outputs]
+    if not (out.raw_inputs or out.processed_inputs):
+        lacks.append("an input")
+    owners = sum(out.name in job.processed_outputs for job in cat.job_types)
+    if owners != 1:
+        lacks.append(f"exactly one job type completing it (has {owners})")
+    lacks += [f"an endpoint of its own instead of {e!r}" for e in out.endpoints if endpoints.count(e) > 1]
+    return lacks
 
 
-def raw_outputs() -> tuple[RawOutput, ...]:
-    return tuple(_RAW_BY_NAME.values())
+CATALOGUE = Catalogue(JOB_TYPES, PROCESSED_OUTPUTS)
 
-
-def job_of_raw(raw_name: str) -> JobType:
-    return next(job for job in JOB_TYPES if any(r.name == raw_name for r in job.raw_outputs))
-
-
-def job_of_processed(processed_name: str) -> JobType:
-    return next(job for job in JOB_TYPES if processed_name in job.processed_outputs)
-
-
-def processed_by_endpoint(endpoint: str) -> ProcessedOutput:
-    return next(out for out in PROCESSED_OUTPUTS if out.endpoint == endpoint)
-
-
-def ema_upstream_inputs(job: JobType) -> dict[str, ProcessedOutput]:
-    """Processed outputs a dependent job reads, keyed by the name EMA knows them under.
-
-    `upstream` in the v2 request holds read URLs of these (contracts.md).
-    """
-    return {
-        name.replace("_", "-"): processed_output(name)
-        for upstream in job.depends_on
-        for name in job_type(upstream).processed_outputs
-    }
-
-
-def processed_inputs_ready(out: ProcessedOutput, materialized_raw: Iterable[str]) -> bool:
-    return set(out.raw_inputs) <= set(materialized_raw)
-
-
-def _check_catalogue() -> None:
-    for job in JOB_TYPES:
-        for dep in job.depends_on:
-            assert dep in _JOBS_BY_NAME, f"{job.name} depends on unknown {dep}"
-        for name in job.processed_outputs:
-            assert name in _PROCESSED_BY_NAME, f"{job.name} completes unknown output {name}"
-    for out in PROCESSED_OUTPUTS:
-        for raw in out.raw_inputs:
-            assert raw in _RAW_BY_NAME, f"{out.name} reads unknown raw {raw}"
-        assert sum(out.name in job.processed_outputs for job in JOB_TYPES) == 1, out.name
-
-
-_check_catalogue()
+# The platform's catalogue, as module functions: what every caller outside a test uses.
+job_type = CATALOGUE.job_type
+job_type_names = CATALOGUE.job_type_names
+processed_output = CATALOGUE.processed_output
+raw_output = CATALOGUE.raw_output
+raw_outputs = CATALOGUE.raw_outputs
+job_of_raw = CATALOGUE.job_of_raw
+job_of_processed = CATALOGUE.job_of_processed
+ema_upstream_inputs = CATALOGUE.ema_upstream_inputs
+delivery_endpoints = CATALOGUE.delivery_endpoints

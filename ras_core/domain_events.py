@@ -18,19 +18,9 @@ from ras_core import catalogue
 # Fixed forever: changing it would give already-published materializations new event ids.
 _EVENT_NAMESPACE = uuid.UUID("7f0e4b8e-2f7c-5d1a-9a51-52415345564e")
 
-# Every delivery endpoint of contracts.md that serves analytics of a recording.
-DELIVERY_ENDPOINTS: tuple[str, ...] = (
-    "analytics",
-    "player-tracking",
-    "player-tracking/jersey-numbers",
-    "player-moments",
-    "match-momentum",
-    "match-details",
-    "match-details/attacking-moments",
-    "events",
-    "shot-details",
-    "match-report",
-)
+# Every delivery endpoint of contracts.md that serves analytics of a recording: its state, then the
+# endpoints the catalogue declares.
+DELIVERY_ENDPOINTS: tuple[str, ...] = ("analytics", *catalogue.delivery_endpoints())
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,6 @@ RECORDING_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _RECORDING_ID = re.compile(RECORDING_ID_PATTERN)
 
 
-class InvalidRecordingId(ValueError):
-    """A recording id outside the contract's pattern."""
-
-
 def is_valid_recording_id(value: str) -> bool:
     # fullmatch, not match: "$" would accept a trailing newline.
     return isinstance(value, str) and _RECORDING_ID.fullmatch(value) is not None
-
-
-def require_recording_id(value: str) -> str:
-    if not is_valid_recording_id(value):
-        raise InvalidRecordingId(
-            f"recording_id must match {RECORDING_ID_PATTERN} (1-64 letters, digits, '_' or '-', "
-            "starting with a letter or digit)"
-        )
-    return value

@@ -72,7 +72,7 @@ def run_import(
     output_name: str, inputs: Mapping[str, Path], recording: RecordingMetadata, out_path: Path
 ) -> ImportResult:
     """Import one processed output of one recording from local input files into `out_path`."""
-    importer = IMPORTERS[output_name]
+    importer = processed_output(output_name).load_importer()
     try:
         prepared = importer(_Inputs(inputs, recording), recording)
     except RawFormatError as error:
@@ -122,7 +122,10 @@ def _players_per_side(players: pl.DataFrame) -> dict[str, int]:
     return {side: round(count) for side, count in medians.iter_rows()}
 
 
-def _import_player_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+# One importer per processed output, named by its catalogue entry (`ProcessedOutput.importer`).
+
+
+def import_player_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     player_path, player_file = inputs.raw("player-tracking")
     ball_path, ball_file = inputs.raw("ball-tracking")
     raw_players = formats.read_player_tracking(player_path, player_file)
@@ -152,7 +155,7 @@ def _import_player_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _P
     return _Prepared(outcomes, metadata, _parquet_writer(merged, stored))
 
 
-def _import_ball_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+def import_ball_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     path, file = inputs.raw("ball-tracking")
     raw = formats.read_ball_tracking(path, file)
     ball = tracking.clocked(raw, recording)
@@ -170,7 +173,7 @@ def _import_ball_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Pre
     return _Prepared(outcomes, metadata, _parquet_writer(tracking.processed_ball(ball), stored))
 
 
-def _import_events(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+def import_events(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     path, file = inputs.raw("event-detection")
     raw = formats.read_event_detection(path, file)
     _require_recording(raw.document, recording, file)
@@ -189,7 +192,7 @@ def _import_events(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     return _Prepared(outcomes, metadata, _document_writer(document))
 
 
-def _import_match_momentum(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+def import_match_momentum(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     path, file = inputs.raw("match-momentum")
     table = formats.read_match_momentum(path, file)
     # Momentum has no period column: the whole file must run forwards.
@@ -207,7 +210,7 @@ def _import_match_momentum(inputs: _Inputs, recording: RecordingMetadata) -> _Pr
     return _Prepared((checks.time_monotonic(times, file),), metadata, _document_writer(document))
 
 
-def _import_physical_metrics(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+def import_physical_metrics(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     path, file = inputs.raw("physical-metrics")
     frame = pl.from_arrow(formats.read_physical_metrics(path, file))
     assert isinstance(frame, pl.DataFrame)
@@ -223,7 +226,7 @@ def _import_physical_metrics(inputs: _Inputs, recording: RecordingMetadata) -> _
     return _Prepared((), metadata, _parquet_writer(frame, stored))
 
 
-def _import_match_details(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+def import_match_details(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     path, file = inputs.raw("match-details")
     details = documents.match_details(formats.read_match_details(path, file), file)
     document = {**provenance(recording, UNVERSIONED_LAYOUT, file), **details}
@@ -236,7 +239,7 @@ def _import_match_details(inputs: _Inputs, recording: RecordingMetadata) -> _Pre
     return _Prepared((), metadata, _document_writer(document))
 
 
-def _import_shot_details(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+def import_shot_details(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     path, file = inputs.raw("shot-details")
     raw = formats.read_shot_details(path, file)
     _require_recording(raw, recording, file)
@@ -252,7 +255,7 @@ def _import_shot_details(inputs: _Inputs, recording: RecordingMetadata) -> _Prep
     return _Prepared((checks.coordinates_in_band(points, file),), metadata, _document_writer(document))
 
 
-def _import_match_report(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+def import_match_report(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     path, file = inputs.raw("match-report")
     raw = formats.read_match_report(path, file)
     _require_recording(raw, recording, file)
@@ -267,7 +270,7 @@ def _import_match_report(inputs: _Inputs, recording: RecordingMetadata) -> _Prep
     return _Prepared((), metadata, _document_writer(document))
 
 
-def _import_training_clips(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
+def import_training_clips(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     path, file = inputs.processed("shot_details")
     shot_details = load_json(path, file)
     validate(shot_details, "processed-shot-details", file)
@@ -277,18 +280,3 @@ def _import_training_clips(inputs: _Inputs, recording: RecordingMetadata) -> _Pr
     document = {**provenance(recording, version, file), "clips": clips}
     metadata = {"rows": len(clips), "schema_version": version, "source_file": file}
     return _Prepared((), metadata, _document_writer(document))
-
-
-Importer = Callable[[_Inputs, RecordingMetadata], _Prepared]
-
-IMPORTERS: dict[str, Importer] = {
-    "events": _import_events,
-    "ball_tracking": _import_ball_tracking,
-    "player_tracking": _import_player_tracking,
-    "match_momentum": _import_match_momentum,
-    "physical_metrics": _import_physical_metrics,
-    "match_details": _import_match_details,
-    "shot_details": _import_shot_details,
-    "match_report": _import_match_report,
-    "training_clips": _import_training_clips,
-}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ras_core import catalogue
-from ras_core.catalogue import JobType, ProcessedOutput
+from ras_core.catalogue import JobType
 from ras_core.states import JobState, Source, ready_job_types
 from ras_platform.object_store import ObjectStore
 from ras_platform.state_store import JobStatus, StateStore
@@ -254,10 +254,6 @@ def complete_if_imported(
         return False
     store.transition(recording_id, job_type, JobState.COMPLETED, source=Source.IMPORT)
     return True
-
-
-def processed_outputs_of(names: set[str]) -> list[ProcessedOutput]:
-    return [out for out in catalogue.PROCESSED_OUTPUTS if out.name in names]
 
 
 def _aware(moment: datetime) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ras_core import catalogue
-from ras_core.ema_requests import build_v2_request, build_v3_request, idempotency_key
+from ras_core.ema_requests import build_request, idempotency_key
 from ras_core.states import JobState, Source
 from ras_platform.ema_client import EmaClient, EmaError
 from ras_platform.object_store import ObjectStore
@@ -60,8 +60,8 @@ def trigger_job(
         name: objects.presign_get(out.key(ref.recording_id), UPSTREAM_URL_EXPIRY_S)
         for name, out in catalogue.ema_upstream_inputs(job).items()
     }
-    build = build_v2_request if job.ema_api_version == "v2" else build_v3_request
-    body = build(job, recording, upload_urls, upstream_urls, callback_url(api_base_url, ref.recording_id))
+    callback = callback_url(api_base_url, ref.recording_id)
+    body = build_request(job, recording, upload_urls, upstream_urls, callback)
     try:
         answer = ema.trigger(
             job, body, idempotency_key=idempotency_key(ref.recording_id, ref.job_type, ref.attempt)

@@ -1,6 +1,10 @@
+import dataclasses
+from typing import Any
+
 import pytest
 
 from ras_core import catalogue
+from ras_core.catalogue import Catalogue, Executor, IncompleteCatalogue, JobType, ProcessedOutput, RawOutput
 from ras_core.ids import is_valid_recording_id
 
 
@@ -35,3 +39,89 @@ def test_unknown_job_type_names_the_known_ones() -> None:
 )
 def test_recording_id_pattern(value: str, valid: bool) -> None:
     assert is_valid_recording_id(value) is valid
+
+
+# --- adding a job type is one entry -------------------------------------------------------------------
+
+HEAT_MAP_JOB = JobType(
+    "heat-map",
+    Executor.EMA_V2,
+    (RawOutput("heat-map", "json"),),
+    ("heat_map",),
+    depends_on=("player-tracking",),
+    domain_event="HeatMapProcessedV1",
+)
+HEAT_MAP = ProcessedOutput(
+    "heat_map",
+    "json",
+    raw_inputs=("heat-map",),
+    endpoint="heat-map",
+    checks=("schema_valid", "coordinates_in_band"),
+    description="Where each player spent the match, on a grid over the pitch.",
+    importer="tests.test_catalogue:import_heat_map",
+    more_endpoints=("heat-map/zones",),
+)
+
+
+def import_heat_map(inputs: object, recording: object) -> None:
+    """The entry's importer; only its being found matters here."""
+
+
+def with_heat_map(**changes: Any) -> Catalogue:
+    entry = dataclasses.replace(HEAT_MAP, **changes)
+    return Catalogue((*catalogue.JOB_TYPES, HEAT_MAP_JOB), (*catalogue.PROCESSED_OUTPUTS, entry))
+
+
+def test_one_entry_brings_its_asset_importer_checks_and_endpoints() -> None:
+    from dagster import AssetKey
+
+    from ras_assets.processed import build_processed_assets
+    from ras_assets.raw import build_raw_asset_specs
+
+    cat = with_heat_map()
+    [asset] = [a for a in build_processed_assets(cat) if a.key == AssetKey("heat_map")]
+    assert asset.descriptions_by_key[asset.key] == HEAT_MAP.description
+    assert {spec.name: spec.description for spec in asset.check_specs} == {
+        "schema_valid": catalogue.check_kind("schema_valid").description,
+        "coordinates_in_band": catalogue.check_kind("coordinates_in_band").description,
+    }
+    assert all(spec.blocking for spec in asset.check_specs)
+    assert AssetKey(["ema", "heat_map"]) in {dep.asset_key for dep in asset.specs_by_key[asset.key].deps}
+    [raw] = [spec for spec in build_raw_asset_specs(cat) if spec.key == AssetKey(["ema", "heat_map"])]
+    # EMA gets read URLs of what the job depends on: the raw asset depends on those processed assets.
+    assert {dep.asset_key for dep in raw.deps} >= {AssetKey("player_tracking"), AssetKey("recording")}
+    assert set(cat.ema_upstream_inputs(cat.job_type("heat-map"))) == {
+        "player-tracking",
+        "match-momentum",
+        "physical-metrics",
+    }
+    assert cat.processed_output("heat_map").load_importer() is import_heat_map
+    assert {"heat-map", "heat-map/zones"} <= set(cat.delivery_endpoints())
+    assert "heat-map" not in catalogue.delivery_endpoints()  # the platform's own catalogue is untouched
+
+
+@pytest.mark.parametrize(
+    ("change", "lacks"),
+    [
+        ({"description": " "}, "a description"),
+        ({"importer": ""}, 'an importer ("module:function")'),
+        ({"checks": ("coordinates_in_band",)}, "checks starting with schema_valid"),
+        ({"checks": ("schema_valid", "heat_in_band")}, "a known check instead of 'heat_in_band'"),
+        ({"raw_inputs": ("heat-maps",)}, "a known raw input instead of 'heat-maps'"),
+        ({"endpoint": "events"}, "an endpoint of its own instead of 'events'"),
+    ],
+)
+def test_an_incomplete_entry_is_refused_naming_what_it_lacks(change: dict[str, Any], lacks: str) -> None:
+    with pytest.raises(IncompleteCatalogue) as refused:
+        with_heat_map(**change)
+    assert f"processed output 'heat_map' lacks {lacks}" in refused.value.problems
+
+
+def test_a_job_type_without_its_output_entry_is_refused() -> None:
+    with pytest.raises(IncompleteCatalogue, match="job type 'heat-map' lacks a known processed output"):
+        Catalogue((*catalogue.JOB_TYPES, HEAT_MAP_JOB), catalogue.PROCESSED_OUTPUTS)
+
+
+def test_the_platforms_catalogue_is_whole_and_every_importer_loads() -> None:
+    assert Catalogue(catalogue.JOB_TYPES, catalogue.PROCESSED_OUTPUTS) == catalogue.CATALOGUE
+    assert all(callable(out.load_importer()) for out in catalogue.PROCESSED_OUTPUTS)

@@ -206,3 +206,11 @@ def test_data_not_there_yet_names_the_job_state(api: Api) -> None:
     assert "job match-report is pending" in pending["detail"]
     moments = assert_problem(api.get(f"{PENDING_ID}/player-moments"), 404)
     assert "job shot-details is pending" in moments["detail"]
+
+
+def test_the_api_serves_every_endpoint_the_catalogue_declares(api: Api) -> None:
+    """Routes are written by hand; this is what holds them to the catalogue's entries."""
+    paths = api.client.get("/openapi.json").json()["paths"]
+    served = {path.removeprefix("/recordings/{recording_id}/") for path, ops in paths.items() if "get" in ops}
+    missing = set(catalogue.delivery_endpoints()) - served
+    assert not missing, f"declared in the catalogue but not served: {sorted(missing)}"
