@@ -11,6 +11,7 @@ from ras_assets.raw import raw_asset_specs
 from ras_assets.recording import recording
 from ras_platform.settings import get_settings
 from resources import resources_from_settings
+from sensors.alerts import failure_alerts_sensor
 from sensors.dispatch import dispatch_sensor
 from sensors.domain_events import domain_events_sensor
 from sensors.ema_callbacks import ema_callback_sensor
@@ -18,7 +19,7 @@ from sensors.ema_callbacks import ema_callback_sensor
 defs = Definitions(
     assets=[recording, *raw_asset_specs, *processed_assets],
     jobs=[validate_recording_job, import_processed_job, trigger_ema_jobs],
-    sensors=[ema_callback_sensor, dispatch_sensor, domain_events_sensor],
+    sensors=[ema_callback_sensor, dispatch_sensor, domain_events_sensor, failure_alerts_sensor],
     resources=resources_from_settings(get_settings()),
     # Steps are light and runs are many: the in-process executor saves ~2 s per run (dagster-notes.md).
     executor=in_process_executor,

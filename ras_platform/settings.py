@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     upload_part_size: int = 8 * 1024 * 1024
     upload_expiry_s: float = 24 * 3600.0
 
+    # Alerts (contracts.md, "Alerts"): a Slack-compatible webhook; unset, nothing is sent (the
+    # failures still show in /metrics and in the domain events). The failure-rate alert fires when
+    # over `threshold` of the job attempts that ended in the window failed, and at least
+    # `min_attempts` ended.
+    alert_webhook_url: str | None = None
+    alert_failure_rate_threshold: float = 0.2
+    alert_failure_rate_window_s: float = 1800.0
+    alert_failure_rate_min_attempts: int = 10
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.profile == "production":

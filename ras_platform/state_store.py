@@ -559,3 +559,20 @@ def changes_after(store: StateStore, after_id: int, *, limit: int = 5000) -> lis
     """Change-log rows above `after_id` in id order, for counters that fold the log incrementally."""
     with read_transaction(store._engine) as conn:
         return readings.changes_after(conn, after_id, limit=limit)
+
+
+def outbox_after(store: StateStore, after_id: int, *, limit: int = 500) -> list[readings.OutboxRow]:
+    """Outbox rows above `after_id` in id order, published or not (the alert sensor reads them)."""
+    with read_transaction(store._engine) as conn:
+        return readings.outbox_after(conn, after_id, limit=limit)
+
+
+def last_outbox_id(store: StateStore) -> int:
+    with read_transaction(store._engine) as conn:
+        return readings.last_outbox_id(conn)
+
+
+def attempts_ended_after(store: StateStore, after_id: int) -> dict[str, int]:
+    """{"failed": n, "completed": m}: attempts that ended in change-log rows above `after_id`."""
+    with read_transaction(store._engine) as conn:
+        return readings.attempts_ended_after(conn, after_id)

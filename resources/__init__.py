@@ -6,11 +6,14 @@ than the tick's work.
 """
 
 from dataclasses import asdict, fields
+from datetime import timedelta
 from functools import cache
 from typing import TypeVar
 
 from dagster import ConfigurableResource
 
+from ras_core.alerts import FailureRatePolicy
+from ras_platform.alerts import WebhookAlerter
 from ras_platform.ema_client import EmaClient
 from ras_platform.object_store import ObjectStore, ObjectStoreConfig, open_object_store
 from ras_platform.publishers import Publisher, PublisherConfig, open_publisher
@@ -112,4 +115,39 @@ def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResourc
             trigger_timeout_s=settings.ema_trigger_timeout_s,
         ),
         "event_publisher": EventPublisherResource(**asdict(PublisherConfig.from_settings(settings))),
+        "alerts": AlertsResource.from_settings(settings),
     }
+
+
+class AlertsResource(ConfigurableResource):
+    """The alert webhook (`RAS_ALERT_WEBHOOK_URL`, none = no alerts sent) and the failure-rate policy."""
+
+    webhook_url: str | None = None
+    api_base_url: str = ""  # links in alerts
+    dagster_url: str = ""
+    failure_rate_threshold: float = 0.2
+    failure_rate_window_s: float = 1800.0
+    failure_rate_min_attempts: int = 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AlertsResource":
+        return cls(
+            webhook_url=settings.alert_webhook_url,
+            api_base_url=settings.api_base_url,
+            dagster_url=settings.dagster_url,
+            failure_rate_threshold=settings.alert_failure_rate_threshold,
+            failure_rate_window_s=settings.alert_failure_rate_window_s,
+            failure_rate_min_attempts=settings.alert_failure_rate_min_attempts,
+        )
+
+    @property
+    def alerter(self) -> WebhookAlerter | None:
+        return WebhookAlerter(self.webhook_url) if self.webhook_url else None
+
+    @property
+    def policy(self) -> FailureRatePolicy:
+        return FailureRatePolicy(
+            threshold=self.failure_rate_threshold,
+            window=timedelta(seconds=self.failure_rate_window_s),
+            min_attempts=self.failure_rate_min_attempts,
+        )

@@ -92,3 +92,41 @@ def changes_after(conn: Connection, after_id: int, *, limit: int) -> list[Change
         .limit(limit)
     )
     return [ChangeRow(*row) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    event_id: str
+    detail_type: str
+    detail: dict
+    created_at: datetime
+
+
+def outbox_after(conn: Connection, after_id: int, *, limit: int) -> list[OutboxRow]:
+    """Outbox rows (published or not) above `after_id`, in id order (a primary-key range read)."""
+    query = (
+        select(outbox.c.id, outbox.c.event_id, outbox.c.detail_type, outbox.c.detail, outbox.c.created_at)
+        .where(outbox.c.id > after_id)
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return [OutboxRow(*row) for row in conn.execute(query)]
+
+
+def last_outbox_id(conn: Connection) -> int:
+    return conn.scalar(select(func.max(outbox.c.id))) or 0
+
+
+def attempts_ended_after(conn: Connection, after_id: int) -> dict[str, int]:
+    """Applied `failed` and `completed` transitions with a change-log id above `after_id`."""
+    query = (
+        select(state_changes.c.to_state, func.count().label("n"))
+        .where(
+            state_changes.c.id > after_id,
+            state_changes.c.outcome == "applied",
+            state_changes.c.to_state.in_(("failed", "completed")),
+        )
+        .group_by(state_changes.c.to_state)
+    )
+    return {row.to_state: row.n for row in conn.execute(query)}
