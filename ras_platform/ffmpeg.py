@@ -8,8 +8,10 @@ where ffmpeg says what went wrong.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -41,13 +43,16 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def run_ffmpeg(args: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+def run_ffmpeg(
+    args: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S, executable: str | None = None
+) -> str:
     """Run ffmpeg with `args` (everything after the binary); returns its stderr (ffmpeg's log).
 
     `-nostdin` keeps ffmpeg from reading the terminal (it would stop a background process), and
     `-hide_banner` keeps the build configuration out of the stderr tail an error carries.
+    `executable` replaces the bundled binary (a wrapper, another build).
     """
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
+    command = [executable or ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
         completed = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as error:
@@ -115,6 +120,76 @@ def _test_video_args(source: str, dest: Path, fps: int, video_filter: str | None
     filters = ["-vf", video_filter] if video_filter else []
     encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(fps)]
     return ["-y", "-f", "lavfi", "-i", source, *filters, *encode, "-movflags", "+faststart", str(dest)]
+
+
+@dataclass(frozen=True)
+class CutClip:
+    frames: int
+    fps: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps if self.fps else 0.0
+
+
+# What a clip is encoded as; `ras_core.training_clips.CLIP_ENCODING` names this, so change both together.
+CLIP_ENCODE_ARGS = (
+    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+    "-c:a", "aac", "-movflags", "+faststart",
+)  # fmt: skip
+_FRAMES = re.compile(r"frame=\s*(\d+)")
+_OUTPUT_FPS = re.compile(r"Output #0.*?Video:.*?(\d+(?:\.\d+)?) fps", re.DOTALL)
+
+
+def cut_clip(
+    source: Path,
+    dest: Path,
+    *,
+    start_s: float,
+    duration_s: float,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    threads: int = 1,
+    executable: str | None = None,
+) -> CutClip:
+    """Cut `duration_s` from `start_s` of a local video into `dest`, re-encoding only that window.
+
+    `-ss` before `-i` seeks in the input (to the keyframe before `start_s`, then decodes up to it
+    exactly), so a clip late in a 90-minute match costs no more than one at its start. A window
+    past the end of the video gives no frames: that is an error here, not an empty file.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        "-y", "-ss", f"{start_s:.3f}", "-i", str(source), "-t", f"{duration_s:.3f}",
+        "-map", "0:v:0", "-map", "0:a:0?", *CLIP_ENCODE_ARGS, "-threads", str(threads), str(dest),
+    ]  # fmt: skip
+    log = run_ffmpeg(args, timeout_s=timeout_s, executable=executable)
+    frames = [int(n) for n in _FRAMES.findall(log)]
+    fps = _OUTPUT_FPS.search(log)
+    if not frames or frames[-1] == 0 or fps is None:
+        raise FfmpegError(
+            f"no frames in {start_s:g}..{start_s + duration_s:g} s (the video ends before?)",
+            args=args,
+            stderr_tail=_tail(log),
+        )
+    return CutClip(frames[-1], float(fps.group(1)))
+
+
+def make_thumbnail_strip(
+    video: Path,
+    dest: Path,
+    *,
+    duration_s: float,
+    frames: int = 6,
+    width: int = 160,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    executable: str | None = None,
+) -> None:
+    """A JPEG of `frames` stills taken evenly across `video`, side by side: a clip at a glance."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    rate = frames / max(duration_s, 0.1)
+    tiles = f"fps={rate:.6f},scale={width}:-2,tile={frames}x1"
+    args = ["-y", "-i", str(video), "-vf", tiles, "-frames:v", "1", "-q:v", "5", str(dest)]
+    run_ffmpeg(args, timeout_s=timeout_s, executable=executable)
 
 
 def _decode(output: bytes | str | None) -> str:

@@ -1,0 +1,140 @@
+"""Cutting clips from videos in an object store: one read per source, clips kept across runs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+
+from ras_core import training_clips as tc
+from ras_core.recording import Period, Pitch, RecordingMetadata
+from ras_core.training_clips import ClipSettings, Moment
+from ras_platform.clip_cutting import (
+    CutOptions,
+    UnreadableVideo,
+    clip_key,
+    cut_recording_clips,
+    remove_stale_clips,
+    video_key,
+)
+from ras_platform.ffmpeg import FfmpegError, cut_clip, make_test_video
+from ras_platform.object_store import LocalObjectStore
+
+FPS = 10
+
+
+class ReadCounter(LocalObjectStore):
+    """The local store, counting reads of each key (a download or a read in place)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, base_url="http://127.0.0.1:9", signing_key="k")
+        self.reads: Counter[str] = Counter()
+
+    def download(self, key: str, dest: Path) -> Path:
+        self.reads[key] += 1
+        return super().download(key, dest)
+
+    def local_path(self, key: str) -> Path | None:
+        self.reads[key] += 1
+        return super().local_path(key)
+
+
+@pytest.fixture
+def objects(tmp_path: Path) -> ReadCounter:
+    return ReadCounter(tmp_path / "objects")
+
+
+def _recording(objects: ReadCounter, duration_s: float = 40.0) -> RecordingMetadata:
+    for name in ("main", "wide"):
+        make_test_video(
+            objects.path_of(f"videos/{name}.mp4"), duration_s=duration_s, width=96, height=54, fps=FPS
+        )
+    return RecordingMetadata(
+        recording_id="rec-1",
+        fps=FPS,
+        duration_s=duration_s,
+        pitch=Pitch(105.0, 68.0),
+        video_uris=("videos/main.mp4", objects.uri("videos/wide.mp4")),
+        periods=(Period(1, 0.0, duration_s),),
+    )
+
+
+def _plan(recording: RecordingMetadata, times: list[float]) -> tc.ClipPlan:
+    moments = [Moment(f"s{i}", "shot", t, t, 1, "home", "saved") for i, t in enumerate(times)]
+    return tc.plan_clips(recording, moments, ClipSettings(before_s=2.0, after_s=1.0))
+
+
+def test_each_source_is_read_once_for_all_its_clips(objects: ReadCounter, tmp_path: Path) -> None:
+    recording = _recording(objects)
+    plan = _plan(recording, [5.0, 12.0, 20.0, 33.0])
+
+    entries, sources = cut_recording_clips(objects, "rec-1", plan.clips, {}, tmp_path / "work", CutOptions())
+
+    assert len(entries) == 8 and all(e["state"] == "cut" for e in entries)
+    assert objects.reads == Counter({"videos/main.mp4": 1, "videos/wide.mp4": 1})
+    assert [s.fetched for s in sources] == [True, True]
+    for entry in entries:
+        frames, _ = imageio_ffmpeg.count_frames_and_secs(str(objects.path_of(entry["key"])))
+        assert abs(frames - 3.0 * FPS) <= 1
+    assert not (tmp_path / "work" / "angle-0").exists()  # local copies and clips cleaned up
+
+
+def test_a_rerun_reads_no_source_whose_clips_are_all_current(objects: ReadCounter, tmp_path: Path) -> None:
+    recording = _recording(objects)
+    plan = _plan(recording, [5.0, 12.0])
+    first, _ = cut_recording_clips(objects, "rec-1", plan.clips, {}, tmp_path, CutOptions())
+    previous = tc.reusable_entries(tc.manifest("rec-1", ClipSettings(), first))
+    objects.delete(clip_key("rec-1", "rec-1-s1-1"))
+    objects.reads.clear()
+
+    again, sources = cut_recording_clips(objects, "rec-1", plan.clips, previous, tmp_path, CutOptions())
+
+    assert objects.reads == Counter({"videos/wide.mp4": 1})
+    assert [(s.kept, s.attempted) for s in sources] == [(2, 0), (1, 1)]
+    assert sorted(e["clip_id"] for e in again) == sorted(e["clip_id"] for e in first)
+    assert objects.exists(clip_key("rec-1", "rec-1-s1-1"))
+
+
+def test_a_source_that_is_not_in_the_store_fails_its_clips_only(objects: ReadCounter, tmp_path: Path) -> None:
+    recording = _recording(objects)
+    objects.delete("videos/wide.mp4")
+    plan = _plan(recording, [5.0])
+
+    entries, _ = cut_recording_clips(objects, "rec-1", plan.clips, {}, tmp_path, CutOptions())
+
+    states = {e["clip_id"]: (e["state"], e["reason"]) for e in entries}
+    assert states["rec-1-s0-0"] == ("cut", None)
+    assert states["rec-1-s0-1"][0] == "failed" and "does not exist" in states["rec-1-s0-1"][1]
+
+
+def test_video_uris_resolve_to_this_stores_keys_only(objects: ReadCounter) -> None:
+    assert video_key(objects, "videos/main.mp4") == "videos/main.mp4"
+    assert video_key(objects, objects.uri("videos/a/b.mp4")) == "videos/a/b.mp4"
+    for uri in ("synthetic://rec-1/panorama.mp4", "file:///elsewhere/video.mp4", "s3://bucket/videos/x.mp4"):
+        with pytest.raises(UnreadableVideo):
+            video_key(objects, uri)
+
+
+def test_clips_no_manifest_keeps_are_removed(objects: ReadCounter, tmp_path: Path) -> None:
+    recording = _recording(objects)
+    entries, _ = cut_recording_clips(
+        objects, "rec-1", _plan(recording, [5.0, 12.0]).clips, {}, tmp_path, CutOptions()
+    )
+
+    removed = remove_stale_clips(
+        objects, "rec-1", [e for e in entries if e["clip_id"].startswith("rec-1-s0")]
+    )
+
+    assert removed == 2
+    assert not objects.exists(clip_key("rec-1", "rec-1-s1-0"))
+    assert objects.exists(clip_key("rec-1", "rec-1-s0-0"))
+
+
+def test_a_window_past_the_end_of_the_video_is_an_error_not_an_empty_clip(tmp_path: Path) -> None:
+    video = tmp_path / "short.mp4"
+    make_test_video(video, duration_s=2, width=96, height=54, fps=FPS)
+
+    with pytest.raises(FfmpegError, match="no frames"):
+        cut_clip(video, tmp_path / "clip.mp4", start_s=5.0, duration_s=3.0)
