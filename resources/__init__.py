@@ -19,6 +19,7 @@ from ras_platform.object_store import ObjectStore, ObjectStoreConfig, open_objec
 from ras_platform.publishers import Publisher, PublisherConfig, open_publisher
 from ras_platform.settings import Settings
 from ras_platform.state_store import StateStore
+from ras_platform.uploads import Uploads
 
 T = TypeVar("T")
 
@@ -103,6 +104,16 @@ def _publisher(config: PublisherConfig) -> Publisher:
     return open_publisher(config)
 
 
+class UploadsResource(ConfigurableResource):
+    """How video uploads are cut and how long they may take (`RAS_UPLOAD_*`)."""
+
+    part_size: int = 8 * 1024 * 1024
+    expiry_s: float = 24 * 3600.0
+
+    def over(self, objects: ObjectStore) -> Uploads:
+        return Uploads(objects, self.part_size, timedelta(seconds=self.expiry_s))
+
+
 def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResource]:
     return {
         "state_store": StateStoreResource(database_url=settings.resolved_database_url),
@@ -116,6 +127,7 @@ def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResourc
         ),
         "event_publisher": EventPublisherResource(**asdict(PublisherConfig.from_settings(settings))),
         "alerts": AlertsResource.from_settings(settings),
+        "uploads": UploadsResource(part_size=settings.upload_part_size, expiry_s=settings.upload_expiry_s),
     }
 
 

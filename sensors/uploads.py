@@ -1,0 +1,110 @@
+"""`upload_sensor`: watches the uploads area of the object store (never the API) for complete videos.
+
+The cursor is the (last modified, key) of the last video taken in, as dagster-aws's S3 sensors keep
+a last-modified cursor, but compared as a pair: videos completed in the same second are neither
+skipped (dagster-aws's `since_last_modified` is strict) nor taken twice. Each tick takes at most
+VIDEOS_PER_TICK videos, oldest first, so a backlog drains over several ticks within Dagster's 60 s
+tick limit. What happens to each video is `ras_platform.upload_intake.take_in`.
+"""
+
+from dagster import (
+    AddDynamicPartitionsRequest,
+    AssetObservation,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from ras_assets.jobs import validate_recording_job
+from ras_assets.video import process_video_job, uploads_area
+from ras_platform.dagster_client import RECORDINGS_PARTITIONS
+from ras_platform.upload_intake import Intake, UploadCursor, take_in, videos_after
+from resources import ObjectStoreResource, StateStoreResource, UploadsResource
+from sensors import TICK_INTERVAL_S
+
+# Probing a video costs ~0.1 s locally, plus its download from S3: 20 stay far inside a 60 s tick.
+VIDEOS_PER_TICK = 20
+EXPIRIES_PER_TICK = 50
+
+
+def _observation(intake: Intake) -> AssetObservation:
+    outcome = intake.outcome
+    return AssetObservation(
+        asset_key=uploads_area.key,
+        metadata={
+            "upload_id": intake.upload_id,
+            "recording_id": outcome.recording_id or "-",
+            "state": outcome.state,
+            "reason": outcome.reason or "-",
+            "started_analysis": outcome.started_analysis,
+            **({"video": outcome.video} if outcome.video else {}),
+        },
+    )
+
+
+def _analysis_requests(upload_id: str, recording_id: str) -> list[RunRequest]:
+    """What POST /recordings/{id}/jobs launches for a fresh recording (its jobs are all pending),
+    plus the video's own run; run keys per upload, so a re-evaluated tick asks once."""
+    tags = {"ras/recording": recording_id, "ras/upload": upload_id}
+    return [
+        RunRequest(
+            run_key=f"upload:{upload_id}:validate",
+            job_name=validate_recording_job.name,
+            partition_key=recording_id,
+            tags=tags,
+        ),
+        RunRequest(
+            run_key=f"upload:{upload_id}:video",
+            job_name=process_video_job.name,
+            partition_key=recording_id,
+            tags=tags,
+        ),
+    ]
+
+
+@sensor(
+    name="upload_sensor",
+    minimum_interval_seconds=TICK_INTERVAL_S,
+    jobs=[validate_recording_job, process_video_job],
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Takes in complete videos under uploads/: probes each, registers its recording, adds its "
+    "partition and starts its analysis and renditions; a file that is no video fails its upload with "
+    "the prober's reason. Also expires uploads never completed.",
+)
+def upload_sensor(
+    context: SensorEvaluationContext,
+    object_store: ObjectStoreResource,
+    state_store: StateStoreResource,
+    uploads: UploadsResource,
+) -> SensorResult:
+    objects = object_store.store
+    cursor = UploadCursor.decode(context.cursor)
+    intakes = []
+    for info in videos_after(objects, cursor, VIDEOS_PER_TICK):
+        intakes.append(take_in(info.key, objects, state_store.store))
+        cursor = UploadCursor.of(info)
+    decided = [intake for intake in intakes if not intake.already_decided]
+    for intake in decided:
+        outcome = intake.outcome
+        message = f"upload {intake.upload_id} ({outcome.recording_id or '?'}): {outcome.state}"
+        if outcome.reason:
+            message += f": {outcome.reason}"
+        (context.log.warning if outcome.state == "failed" else context.log.info)(message)
+    starting = [intake for intake in decided if intake.start_recording]
+    expired = uploads.over(objects).expire_stale(limit=EXPIRIES_PER_TICK)
+    if expired:
+        context.log.info(f"expired {len(expired)} uploads never completed: {', '.join(expired)}")
+    return SensorResult(
+        run_requests=[r for i in starting for r in _analysis_requests(i.upload_id, i.start_recording or "")],
+        dynamic_partitions_requests=[
+            AddDynamicPartitionsRequest(
+                RECORDINGS_PARTITIONS, sorted({i.start_recording or "" for i in starting})
+            )
+        ]
+        if starting
+        else [],
+        asset_events=[_observation(intake) for intake in decided],
+        cursor=cursor.encode() if cursor else None,
+    )
