@@ -21,7 +21,13 @@ from sensors.uploads import upload_sensor
 defs = Definitions(
     assets=[recording, *raw_asset_specs, *processed_assets, uploads_area, video, video_renditions],
     jobs=[validate_recording_job, import_processed_job, trigger_ema_jobs, process_video_job],
-    sensors=[ema_callback_sensor, dispatch_sensor, domain_events_sensor, failure_alerts_sensor, upload_sensor],
+    sensors=[
+        ema_callback_sensor,
+        dispatch_sensor,
+        domain_events_sensor,
+        failure_alerts_sensor,
+        upload_sensor,
+    ],
     resources=resources_from_settings(get_settings()),
     # Steps are light and runs are many: the in-process executor saves ~2 s per run (dagster-notes.md).
     executor=in_process_executor,
