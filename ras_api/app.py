@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from ras_api.metrics import install_metrics
 from ras_api.problems import install_problem_handlers
 from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking, uploads
+from ras_api.routers.pictures import router as pictures_router
 from ras_api.routers.video import router as video_router
 from ras_platform.platform import Platform
 from ras_platform.settings import Settings, get_settings
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(uploads.router)
     app.include_router(video_router)
+    app.include_router(pictures_router)
     _mount_object_urls(app, platform)
     install_metrics(app, lambda: platform.state_store)
 
