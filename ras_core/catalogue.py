@@ -56,7 +56,8 @@ class ProcessedOutput:
     raw_inputs: tuple[str, ...] = ()  # RawOutput names read
     processed_inputs: tuple[str, ...] = ()  # ProcessedOutput names read
     endpoint: str | None = None  # delivery path under /recordings/{id}/, linked from its job's event
-    # Blocking checks (ras_core.checks), in the order they run; schema_valid first.
+    # Checks (ras_core.checks) in the order they run: schema_valid first, then the other contract
+    # checks, then the quality checks. `CHECKS` below says which is which.
     checks: tuple[str, ...] = ("schema_valid",)
     # What the output holds, for people: the asset's description in the Dagster UI.
     description: str = ""
@@ -96,19 +97,47 @@ class JobType:
         return {Executor.EMA_V2: "v2", Executor.EMA_V3: "v3"}[self.executor]
 
 
+class CheckSeverity(StrEnum):
+    """What a failed check does: the one classification the assets, the import and the API read."""
+
+    # The file breaks its contract (contracts.md): the import fails, the job fails with the check's
+    # reason, and the previous processed version stays in place.
+    CONTRACT = "contract"
+    # The data is legal but poor (a broadcast camera's gaps, a ball in the stands): reported as a
+    # warning with its figures, in the Dagster UI and in GET analytics; never fails a job.
+    QUALITY = "quality"
+
+
 @dataclass(frozen=True)
 class CheckKind:
     name: str
+    severity: CheckSeverity
     description: str  # the check's description in the Dagster UI
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity is CheckSeverity.CONTRACT
 
 
 CHECKS: tuple[CheckKind, ...] = (
-    CheckKind("schema_valid", "The raw file parses and matches its contract schema."),
-    CheckKind("time_monotonic", "Times never go backwards within a period."),
-    CheckKind("frame_coverage", "Frames present cover the recording's duration."),
-    CheckKind("coordinates_in_band", "Coordinates lie within a tolerance band around the pitch."),
+    CheckKind("schema_valid", CheckSeverity.CONTRACT, "The raw file parses and matches its contract schema."),
+    CheckKind("time_monotonic", CheckSeverity.CONTRACT, "Times never go backwards within a period."),
+    CheckKind(
+        "coordinates_in_band",
+        CheckSeverity.CONTRACT,
+        "Positions are metres on this pitch: (almost) all within a pitch length or width of its lines.",
+    ),
+    CheckKind(
+        "frame_coverage",
+        CheckSeverity.QUALITY,
+        "Share of the frames inside the recording's periods (bounds inclusive) that have a row.",
+    ),
+    CheckKind("off_pitch_share", CheckSeverity.QUALITY, "Share of positions outside the pitch's lines."),
+    CheckKind("players_per_side", CheckSeverity.QUALITY, "Median players seen per frame, home and away."),
+    CheckKind("jersey_coverage", CheckSeverity.QUALITY, "Share of home and away rows with a jersey number."),
 )
 CHECK_NAMES = tuple(kind.name for kind in CHECKS)
+_TRACKING_CONTRACT = ("schema_valid", "time_monotonic", "coordinates_in_band")
 _CHECKS_BY_NAME = {kind.name: kind for kind in CHECKS}
 
 
@@ -134,7 +163,7 @@ PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
         "ball_tracking",
         "parquet",
         raw_inputs=("ball-tracking",),
-        checks=CHECK_NAMES,
+        checks=(*_TRACKING_CONTRACT, "frame_coverage", "off_pitch_share"),
         description="Ball positions per frame: normalised x/y, height z in metres.",
         importer="ras_core.importers:import_ball_tracking",
     ),
@@ -143,7 +172,13 @@ PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
         "parquet",
         raw_inputs=("player-tracking", "ball-tracking"),
         endpoint="player-tracking",
-        checks=CHECK_NAMES,
+        checks=(
+            *_TRACKING_CONTRACT,
+            "frame_coverage",
+            "off_pitch_share",
+            "players_per_side",
+            "jersey_coverage",
+        ),
         description=(
             "Players per frame with the ball merged on the integer frame index; parquet "
             "sorted by time with row groups sized for 10-second window reads."
@@ -366,6 +401,9 @@ def _output_lacks(cat: Catalogue, out: ProcessedOutput) -> list[str]:
     if not out.checks or out.checks[0] != "schema_valid":
         lacks.append("checks starting with schema_valid")
     lacks += [f"a known check instead of {name!r}" for name in out.checks if name not in CHECK_NAMES]
+    severities = [_CHECKS_BY_NAME[name].severity for name in out.checks if name in _CHECKS_BY_NAME]
+    if severities != sorted(severities, key=list(CheckSeverity).index):
+        lacks.append("contract checks before quality checks")
     lacks += [f"a known raw input instead of {name!r}" for name in out.raw_inputs if name not in raws]
     lacks += [f"a known processed input instead of {n!r}" for n in out.processed_inputs if n not in outputs]
     if not (out.raw_inputs or out.processed_inputs):

@@ -1,7 +1,10 @@
 """The checks every import runs before its processed file may replace the previous version.
 
-Each check returns a `CheckOutcome` whose description is what support staff read in the Dagster UI,
-so it says the numbers (share covered, rows outside, steps backwards), not only pass or fail.
+Two kinds (`ras_core.catalogue.CHECKS` says which check is which): contract checks guard what
+contracts.md promises (schema, time order, metres on this pitch) and fail the import; quality checks
+measure what real broadcast data is like (camera gaps, a ball in the stands, unknown jerseys) and
+only warn, with their figures. Each returns a `CheckOutcome` whose description is what support staff
+read in the Dagster UI and in GET analytics, so it says the numbers, not only pass or fail.
 """
 
 from __future__ import annotations
@@ -10,31 +13,73 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ras_core.catalogue import PROCESSED_OUTPUTS
+from ras_core.catalogue import PROCESSED_OUTPUTS, CheckSeverity, check_kind
 from ras_core.errors import RawFormatError
 from ras_core.recording import RecordingMetadata
-from ras_core.transforms.clock import expected_frames
+from ras_core.transforms.clock import expected_frame_ranges
 
 CHECKS_BY_OUTPUT: dict[str, tuple[str, ...]] = {out.name: out.checks for out in PROCESSED_OUTPUTS}
 
-# Normalised coordinates may leave [0, 1] (players off the pitch, a ball in the stands) but not by much.
-BAND = (-0.1, 1.1)
+# Normalised coordinates may leave [0, 1] (players off the pitch, a ball tens of metres into the
+# stands) but not by a whole pitch: beyond that a position is in the wrong unit or the wrong system.
+BAND = (-1.0, 2.0)
 # A handful of tracking glitches must not fail a match; metres mistaken for centimetres would.
 MAX_SHARE_OUTSIDE_BAND = 0.001
 NOT_RUN = "not run: schema invalid"
+PLAYING_SIDES = ("home", "away")
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Where a quality figure becomes a warning; from settings (`RAS_QUALITY_*`), never a failure.
+
+    The defaults take broadcast footage as normal (contracts.md, "What real EMA output looks like"):
+    30-50 % of frames without players, the ball unseen for long stretches and often out of play.
+    """
+
+    min_player_frame_coverage: float = 0.5
+    min_ball_frame_coverage: float = 0.3
+    max_player_off_pitch_share: float = 0.05
+    max_ball_off_pitch_share: float = 0.25
+    # A broadcast camera shows part of the pitch; fewer than this many of a side per frame, or more
+    # than a team fields, means the tracker is missing or duplicating people.
+    min_players_per_side: int = 4
+    max_players_per_side: int = 11
+    min_jersey_coverage: float = 0.5
 
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    name: str  # one of CHECK_NAMES
+    name: str  # one of catalogue.CHECK_NAMES
     passed: bool
     description: str  # the reason a person reads in the UI
     metadata: dict[str, int | float | str]
 
+    @property
+    def severity(self) -> CheckSeverity:
+        return check_kind(self.name).severity
+
+    @property
+    def blocking(self) -> bool:
+        return check_kind(self.name).blocking
+
+    def as_report(self) -> dict[str, object]:
+        """The JSON shape stored with a recording's quality and served by GET analytics."""
+        return {
+            "check": self.name,
+            "severity": self.severity.value,
+            "passed": self.passed,
+            "description": self.description,
+            "figures": dict(self.metadata),
+        }
+
 
 def schema_valid(error: RawFormatError | None, what: str) -> CheckOutcome:
     if error is not None:
-        return CheckOutcome("schema_valid", False, str(error), {"file": error.file})
+        metadata: dict[str, int | float | str] = {"file": error.file}
+        if error.count > 1:
+            metadata["problems"] = error.count
+        return CheckOutcome("schema_valid", False, str(error), metadata)
     return CheckOutcome("schema_valid", True, f"{what} follows its contract", {})
 
 
@@ -55,43 +100,119 @@ def time_monotonic(times: pl.DataFrame, what: str) -> CheckOutcome:
     return CheckOutcome("time_monotonic", True, f"{what}: time never goes backwards within a period", {})
 
 
+def _located(points: pl.DataFrame) -> pl.DataFrame:
+    return points.filter(pl.col("x").is_not_null() & pl.col("y").is_not_null())
+
+
+def coordinates_in_band(points: pl.DataFrame, what: str) -> CheckOutcome:
+    """Contract: positions are metres on this pitch. `points` has normalised `x`, `y`; rows with no
+    position (nulls: an event without a location) are not counted."""
+    low, high = BAND
+    located = _located(points)
+    outside = located.filter(~pl.col("x").is_between(low, high) | ~pl.col("y").is_between(low, high)).height
+    share = outside / located.height if located.height else 0.0
+    passed = share <= MAX_SHARE_OUTSIDE_BAND
+    description = (
+        f"{what}: {outside} of {located.height} positions more than a pitch length or width beyond "
+        f"the lines (normalised band [{low:g}, {high:g}]; {share:.2%}, at most {MAX_SHARE_OUTSIDE_BAND:.1%} "
+        "allowed: more means metres were not used or the pitch size is wrong)"
+    )
+    return CheckOutcome(
+        "coordinates_in_band", passed, description, {"outside": outside, "positions": located.height}
+    )
+
+
+# --- quality ---------------------------------------------------------------------------------------
+
+
 def frame_coverage(
     frames: pl.DataFrame, recording: RecordingMetadata, minimum_share: float, what: str
 ) -> CheckOutcome:
     """Share of the frames expected inside the recording's periods that have at least one row.
 
-    Periods, not the whole duration: nothing is tracked in the half-time break.
+    Periods, bounds inclusive (contracts.md), not the whole duration: nothing is tracked in the
+    half-time break.
     """
-    expected = expected_frames(recording.periods, recording.fps)
+    ranges = expected_frame_ranges(recording.periods, recording.fps)
+    expected = sum(last - first + 1 for first, last in ranges)
     inside = pl.lit(False)
-    for period in recording.periods:
-        inside = inside | pl.col("t").is_between(period.start_s, period.end_s, closed="left")
+    for first, last in ranges:
+        inside = inside | pl.col("frame").is_between(first, last, closed="both")
     present = frames.filter(inside).select(pl.col("frame").n_unique()).item()
     share = present / expected if expected else 0.0
     passed = share >= minimum_share
     description = (
         f"{what} covers {share:.1%} of the {expected} frames in the recording's periods "
-        f"({present} present); needs at least {minimum_share:.0%}"
+        f"({present} present); below {minimum_share:.0%} is worth a look"
     )
     metadata: dict[str, int | float | str] = {
         "share": round(share, 4),
         "present": present,
         "expected": expected,
+        "threshold": minimum_share,
     }
     return CheckOutcome("frame_coverage", passed, description, metadata)
 
 
-def coordinates_in_band(points: pl.DataFrame, what: str) -> CheckOutcome:
-    """`points` has normalised `x`, `y`; rows with no position (nulls) are not counted."""
-    low, high = BAND
-    located = points.filter(pl.col("x").is_not_null() & pl.col("y").is_not_null())
-    outside = located.filter(~pl.col("x").is_between(low, high) | ~pl.col("y").is_between(low, high)).height
-    share = outside / located.height if located.height else 0.0
-    passed = share <= MAX_SHARE_OUTSIDE_BAND
+def off_pitch_share(points: pl.DataFrame, maximum_share: float, what: str) -> CheckOutcome:
+    """Share of located positions outside the pitch's lines (normalised [0, 1]), and how far out."""
+    located = _located(points)
+    off = located.filter(~pl.col("x").is_between(0.0, 1.0) | ~pl.col("y").is_between(0.0, 1.0))
+    share = off.height / located.height if located.height else 0.0
+    # How far beyond the nearest line, in pitch fractions of that axis: a glance tells touchline
+    # drift (0.05) from a ball in the stands (0.4).
+    beyond = off.select(
+        pl.max_horizontal(-pl.col("x"), pl.col("x") - 1, -pl.col("y"), pl.col("y") - 1).max()
+    ).item()
+    metadata: dict[str, int | float | str] = {
+        "share": round(share, 4),
+        "off_pitch": off.height,
+        "positions": located.height,
+        "max_beyond_line": round(float(beyond), 4) if beyond is not None else 0.0,
+        "threshold": maximum_share,
+    }
     description = (
-        f"{what}: {outside} of {located.height} positions outside the band [{low}, {high}] around the pitch "
-        f"({share:.2%}; at most {MAX_SHARE_OUTSIDE_BAND:.1%} allowed)"
+        f"{what}: {off.height} of {located.height} positions off the pitch ({share:.2%}; "
+        f"above {maximum_share:.0%} is worth a look)"
     )
-    return CheckOutcome(
-        "coordinates_in_band", passed, description, {"outside": outside, "positions": located.height}
+    return CheckOutcome("off_pitch_share", share <= maximum_share, description, metadata)
+
+
+def players_per_side(players: pl.DataFrame, minimum: int, maximum: int, what: str) -> CheckOutcome:
+    """Median players of each playing side per frame, over the frames where that side is seen.
+
+    Also says how many rows have an unknown side, which no per-side figure counts.
+    """
+    playing = players.filter(pl.col("team_side").is_in(PLAYING_SIDES))
+    per_frame = playing.group_by("frame", "team_side").len()
+    medians = dict(per_frame.group_by("team_side").agg(pl.col("len").median()).iter_rows())
+    figures: dict[str, int | float | str] = {side: float(medians.get(side) or 0) for side in PLAYING_SIDES}
+    unknown = players.filter(pl.col("team_side") == "unknown").height
+    figures |= {
+        "unknown_side_share": round(unknown / players.height, 4) if players.height else 0.0,
+        "minimum": minimum,
+        "maximum": maximum,
+    }
+    passed = all(minimum <= figures[side] <= maximum for side in PLAYING_SIDES)  # type: ignore[operator]
+    description = (
+        f"{what}: median players per frame home {figures['home']:g}, away {figures['away']:g} "
+        f"(expected {minimum}-{maximum}); {figures['unknown_side_share']:.1%} of rows with an unknown side"
     )
+    return CheckOutcome("players_per_side", passed, description, figures)
+
+
+def jersey_coverage(players: pl.DataFrame, minimum_share: float, what: str) -> CheckOutcome:
+    """Share of home and away player rows that carry a jersey number."""
+    playing = players.filter(pl.col("team_side").is_in(PLAYING_SIDES))
+    with_number = playing.get_column("jersey_number").is_not_null().sum()
+    share = with_number / playing.height if playing.height else 0.0
+    description = (
+        f"{what}: {share:.1%} of {playing.height} home and away rows have a jersey number "
+        f"(below {minimum_share:.0%} is worth a look)"
+    )
+    metadata: dict[str, int | float | str] = {
+        "share": round(share, 4),
+        "rows": playing.height,
+        "threshold": minimum_share,
+    }
+    return CheckOutcome("jersey_coverage", share >= minimum_share, description, metadata)

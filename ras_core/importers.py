@@ -1,8 +1,10 @@
 """The single entry point the Dagster assets call: read raw, transform, check, write processed.
 
 `run_import` never raises for bad input: a malformed file becomes a failed `schema_valid` check whose
-description names the file, the row or JSON path and what was expected. The processed file is written
-only when every check passed, so a failed import leaves the previous processed version in place.
+description names the file, the rows or JSON paths and what was expected. The processed file is written
+only when every contract check passed, so a failed import leaves the previous processed version in
+place. Quality checks (catalogue.CheckSeverity.QUALITY) never stop a write: they are warnings with
+figures, judged against `QualityThresholds`.
 """
 
 from __future__ import annotations
@@ -17,17 +19,13 @@ import polars as pl
 
 from ras_core import checks, formats
 from ras_core.catalogue import processed_output, raw_output
-from ras_core.checks import CHECKS_BY_OUTPUT, CheckOutcome
+from ras_core.checks import CHECKS_BY_OUTPUT, CheckOutcome, QualityThresholds
 from ras_core.errors import RawFormatError
 from ras_core.formats._json import load_json, validate
 from ras_core.processed import arrow_table, provenance, write_document, write_parquet
 from ras_core.recording import RecordingMetadata
 from ras_core.transforms import documents, events, tracking
 
-# Share of expected frames a tracking file must cover. The ball is legitimately unseen for stretches
-# (out of play, occluded), so its bar is lower than the players'.
-MIN_PLAYER_FRAME_COVERAGE = 0.9
-MIN_BALL_FRAME_COVERAGE = 0.5
 # The CSV and parquet outputs carry no version of their own; this is the contracts.md layout read.
 UNVERSIONED_LAYOUT = "1"
 
@@ -39,11 +37,20 @@ class ImportResult:
 
     @property
     def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
+        """Every contract check passed: the processed file was written."""
+        return all(check.passed for check in self.checks if check.blocking)
 
     def failure_reason(self) -> str | None:
-        """The first failing check's description."""
-        return next((check.description for check in self.checks if not check.passed), None)
+        """The first failing contract check's description."""
+        return next((c.description for c in self.checks if c.blocking and not c.passed), None)
+
+    @property
+    def quality(self) -> tuple[CheckOutcome, ...]:
+        return tuple(check for check in self.checks if not check.blocking)
+
+    @property
+    def warnings(self) -> tuple[CheckOutcome, ...]:
+        return tuple(check for check in self.quality if not check.passed)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class _Prepared:
 class _Inputs:
     paths: Mapping[str, Path]
     recording: RecordingMetadata
+    thresholds: QualityThresholds
 
     def raw(self, name: str) -> tuple[Path, str]:
         """Local path and display name (the object key, as EMA and support staff know the file)."""
@@ -69,12 +77,16 @@ class _Inputs:
 
 
 def run_import(
-    output_name: str, inputs: Mapping[str, Path], recording: RecordingMetadata, out_path: Path
+    output_name: str,
+    inputs: Mapping[str, Path],
+    recording: RecordingMetadata,
+    out_path: Path,
+    thresholds: QualityThresholds | None = None,
 ) -> ImportResult:
     """Import one processed output of one recording from local input files into `out_path`."""
     importer = processed_output(output_name).load_importer()
     try:
-        prepared = importer(_Inputs(inputs, recording), recording)
+        prepared = importer(_Inputs(inputs, recording, thresholds or QualityThresholds()), recording)
     except RawFormatError as error:
         failed = (checks.schema_valid(error, output_name),)
         skipped = tuple(checks.not_run(name) for name in CHECKS_BY_OUTPUT[output_name][1:])
@@ -83,6 +95,8 @@ def run_import(
     assert tuple(c.name for c in outcomes) == CHECKS_BY_OUTPUT[output_name], output_name
     metadata = {"output": output_name, **prepared.metadata}
     result = ImportResult(metadata, outcomes)
+    if result.quality:
+        metadata["quality_warnings"] = [check.name for check in result.warnings]
     if result.passed:
         prepared.write(out_path)
         metadata["file_size_bytes"] = out_path.stat().st_size
@@ -133,10 +147,16 @@ def import_player_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Pr
     players = tracking.clocked(raw_players, recording)
     ball = tracking.clocked(raw_ball, recording)
     merged = tracking.processed_players(players, tracking.processed_ball(ball))
+    limits = inputs.thresholds
     outcomes = (
         checks.time_monotonic(players, player_file),
-        checks.frame_coverage(players, recording, MIN_PLAYER_FRAME_COVERAGE, player_file),
         checks.coordinates_in_band(players, player_file),
+        checks.frame_coverage(players, recording, limits.min_player_frame_coverage, player_file),
+        checks.off_pitch_share(players, limits.max_player_off_pitch_share, player_file),
+        checks.players_per_side(
+            players, limits.min_players_per_side, limits.max_players_per_side, player_file
+        ),
+        checks.jersey_coverage(players, limits.min_jersey_coverage, player_file),
     )
     ball_source = {"schema_version": raw_ball.schema_version, "file": ball_file}
     stored = {**provenance(recording, raw_players.schema_version, player_file), "fps": recording.fps}
@@ -159,10 +179,12 @@ def import_ball_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Prep
     path, file = inputs.raw("ball-tracking")
     raw = formats.read_ball_tracking(path, file)
     ball = tracking.clocked(raw, recording)
+    limits = inputs.thresholds
     outcomes = (
         checks.time_monotonic(ball, file),
-        checks.frame_coverage(ball, recording, MIN_BALL_FRAME_COVERAGE, file),
         checks.coordinates_in_band(ball, file),
+        checks.frame_coverage(ball, recording, limits.min_ball_frame_coverage, file),
+        checks.off_pitch_share(ball, limits.max_ball_off_pitch_share, file),
     )
     stored = {**provenance(recording, raw.schema_version, file), "fps": recording.fps}
     metadata = {
@@ -186,6 +208,7 @@ def import_events(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
     metadata = {
         "rows": len(processed),
         "event_counts_by_type": dict(sorted(Counter(e["type"] for e in processed).items())),
+        "events_without_position": sum(e["position"] is None for e in processed),
         "schema_version": raw.schema_version,
         "source_file": file,
     }

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ras_core.errors import RawFormatError
+from ras_core.errors import MAX_LISTED_PROBLEMS, Problem, RawFormatError
 
 TEAM_SIDES = ("home", "away", "referee", "unknown")
 
@@ -139,16 +139,24 @@ def _column_is_valid(values: pa.ChunkedArray, column: Column) -> bool:
 
 
 def _diagnose(path: Path, file: str, variant: CsvVariant, fallback: str) -> RawFormatError:
-    """Walk the file with the stdlib to name the first offending row and column."""
+    """Walk the file with the stdlib to name the offending rows and columns (the first
+    `MAX_LISTED_PROBLEMS` of them, and how many there are)."""
+    listed: list[Problem] = []
+    count = 0
     try:
-        for error in _row_errors(path, file, variant):
-            return error
+        for problem in _row_problems(path, variant):
+            count += 1
+            if len(listed) < MAX_LISTED_PROBLEMS:
+                listed.append(problem)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         return RawFormatError(file, None, "a readable UTF-8 CSV file", str(exc))
+    if listed:
+        return RawFormatError.of_problems(file, listed, count)
     return RawFormatError(file, None, f"a CSV following '{variant.header}'", fallback)
 
 
-def _row_errors(path: Path, file: str, variant: CsvVariant) -> Iterator[RawFormatError]:
+def _row_problems(path: Path, variant: CsvVariant) -> Iterator[Problem]:
+    """Every bad cell, and every row with the wrong number of cells, in file order."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = [name.strip() for name in next(reader)]
@@ -158,13 +166,12 @@ def _row_errors(path: Path, file: str, variant: CsvVariant) -> Iterator[RawForma
                 continue  # blank lines are skipped by pyarrow too
             where = f"row {reader.line_num}"
             if len(row) != len(header):
-                yield RawFormatError(file, where, f"{len(header)} columns as in the header", str(len(row)))
-                return
+                yield Problem(where, f"{len(header)} columns as in the header", str(len(row)))
+                continue
             for column in variant.columns:
                 problem = cell_problem(row[positions[column.name]], column)
                 if problem is not None:
-                    yield RawFormatError(file, f"{where}, column {column.name}", column.expected(), problem)
-                    return
+                    yield Problem(f"{where}, column {column.name}", column.expected(), problem)
 
 
 def cell_problem(cell: str, column: Column) -> str | None:

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
-from jsonschema.exceptions import best_match
 
-from ras_core.errors import RawFormatError
+from ras_core.errors import MAX_LISTED_PROBLEMS, Problem, RawFormatError
 
 
 def load_json(path: Path, file: str) -> Any:
@@ -42,9 +41,24 @@ def schema_version(document: Any, file: str, known: tuple[str, ...]) -> str:
 
 
 def validate(document: Any, schema_name: str, file: str) -> None:
-    error = best_match(_validator(schema_name).iter_errors(document))
-    if error is not None:
-        raise RawFormatError(file, error.json_path, _expected(error), _got(error))
+    """Raise naming every offending item (up to `MAX_LISTED_PROBLEMS`) by JSON path, in file order."""
+    errors = sorted(_validator(schema_name).iter_errors(document), key=_document_order)
+    if not errors:
+        return
+    problems = [_problem(error) for error in errors[:MAX_LISTED_PROBLEMS]]
+    raise RawFormatError.of_problems(file, problems, count=len(errors))
+
+
+def _document_order(error: ValidationError) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, part) if isinstance(part, int) else (1, str(part)) for part in error.absolute_path)
+
+
+def _problem(error: ValidationError) -> Problem:
+    # An anyOf (e.g. a position that is null or an object) fails as a whole; the branch that got
+    # deepest into the value says what is wrong in terms a person recognises.
+    if error.context:
+        error = max(error.context, key=lambda branch: len(branch.absolute_path))
+    return Problem(error.json_path, _expected(error), _got(error))
 
 
 def _expected(error: ValidationError) -> str:

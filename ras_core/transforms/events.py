@@ -4,6 +4,10 @@
 with times in seconds and normalised positions. Frame-based versions (2, 2.1, 2.2) count frames at
 the file's own fps; their period comes from the recording's periods and their ids are made
 deterministic from the recording id and the event's index in the file.
+
+Events without a location (period start/end, substitutions, cards given off the ball) carry no
+position in any version, absent or null in the file: theirs is null. Events without a team (a final
+whistle) have the side `unknown`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from ras_core.coords import normalise_point
 from ras_core.formats.events import FRAME_BASED_VERSIONS, RawEvents
 from ras_core.recording import RecordingMetadata
 from ras_core.transforms.clock import period_id_at
+
+UNKNOWN_SIDE = "unknown"
 
 
 def processed_events(raw: RawEvents, recording: RecordingMetadata) -> list[dict[str, Any]]:
@@ -39,8 +45,8 @@ def _from_frames(
         "type": event["type"],
         "start_s": start_s,
         "end_s": end_s,
-        "period": period_id_at(start_s, recording.periods),
-        "team_side": event["team"],
+        "period": period_id_at(start_s, recording.periods, ends_period=event["type"] == "period-end"),
+        "team_side": event["team"] or UNKNOWN_SIDE,
         "confidence": event.get("confidence"),
         "position": normalise_point(event.get("position"), recording.pitch),
     }
@@ -50,5 +56,6 @@ def _from_v3(event: dict[str, Any], recording: RecordingMetadata) -> dict[str, A
     fields = ("id", "type", "start_s", "end_s", "period", "team_side", "confidence")
     return {
         **{name: event[name] for name in fields},
-        "position": normalise_point(event["position"], recording.pitch),
+        "team_side": event["team_side"] or UNKNOWN_SIDE,
+        "position": normalise_point(event.get("position"), recording.pitch),
     }

@@ -68,7 +68,9 @@ def test_player_tracking_metadata_tells_the_story(recording: RecordingMetadata, 
     assert (meta["rows"], meta["frames"], meta["duration_covered_s"]) == (20, 8, 4.0)
     assert meta["players_per_side"] == {"away": 1, "home": 1, "referee": 1}
     assert (meta["schema_version"], meta["ball_schema_version"]) == ("3", "3")
-    assert "100.0% of the 8 frames" in result.checks[2].description
+    coverage = next(c for c in result.checks if c.name == "frame_coverage")
+    # Period bounds are inclusive: frames 0-4 and 6-10 are expected; the file has 0-3 and 6-9.
+    assert "80.0% of the 10 frames" in coverage.description and coverage.passed
 
 
 def test_events_metadata_counts_types(recording: RecordingMetadata, tmp_path: Path) -> None:
@@ -158,25 +160,29 @@ def test_time_going_backwards_fails_with_the_row(recording: RecordingMetadata, t
     assert not (tmp_path / "match_momentum.out").exists()
 
 
-def test_low_frame_coverage_says_the_share(recording: RecordingMetadata, tmp_path: Path) -> None:
-    # Keep only period 1 (header + 10 rows): 4 of the 8 expected frames.
+def test_low_frame_coverage_is_a_warning_with_its_share(recording: RecordingMetadata, tmp_path: Path) -> None:
+    # Keep only period 1 (header + 10 rows): 4 of the 10 expected frames.
     players = _edited_copy(tmp_path, "player-tracking-v3.csv", keep=11)
     inputs = {"player-tracking": players, "ball-tracking": RAW / "ball-tracking-v3.csv"}
     result = _run("player_tracking", inputs, recording, tmp_path)
     coverage = next(c for c in result.checks if c.name == "frame_coverage")
-    assert not coverage.passed and "50.0% of the 8 frames" in coverage.description
-    assert result.failure_reason() == coverage.description
+    assert not coverage.passed and "40.0% of the 10 frames" in coverage.description
+    assert coverage.metadata["share"] == 0.4
+    assert result.passed and result.failure_reason() is None  # quality never fails an import
+    assert coverage in result.warnings and "frame_coverage" in result.metadata["quality_warnings"]
+    assert (tmp_path / "player_tracking.out").exists()
 
 
-def test_coordinates_outside_the_band_are_counted(recording: RecordingMetadata, tmp_path: Path) -> None:
-    # x = 70 m is 17.5 m behind the goal line: 1.17 normalised, outside [-0.1, 1.1].
-    ball = _edited_copy(tmp_path, "ball-tracking-v2.csv", swap=("\n1,-42.5,", "\n1,70,"))
+def test_coordinates_beyond_the_band_break_the_contract(recording: RecordingMetadata, tmp_path: Path) -> None:
+    # x = 4250 (centimetres, not metres) is 40 pitch lengths away: outside [-1, 2] normalised.
+    ball = _edited_copy(tmp_path, "ball-tracking-v2.csv", swap=("\n1,-42.5,", "\n1,4250,"))
     result = _run("ball_tracking", {"ball-tracking": ball}, recording, tmp_path)
     band = next(c for c in result.checks if c.name == "coordinates_in_band")
     assert not band.passed and band.description.startswith(
         "raw/ball-tracking/rec-fixture.csv: 1 of 6 positions"
     )
     assert band.metadata == {"outside": 1, "positions": 6}
+    assert not result.passed and result.failure_reason() == band.description
 
 
 def test_import_is_repeatable(recording: RecordingMetadata, tmp_path: Path) -> None:

@@ -24,7 +24,13 @@ def test_period_is_the_last_one_started(t: float, period: int) -> None:
 
 
 def test_expected_frames_are_counted_inside_periods_only() -> None:
-    assert expected_frames(PERIODS, 25.0) == (2820 + 2820) * 25
+    # Bounds inclusive: the frame on each period's end belongs to it.
+    assert expected_frames(PERIODS, 25.0) == (2820 + 2820) * 25 + 2
+
+
+def test_touching_periods_share_their_boundary_frame_once() -> None:
+    halves = (Period(1, 0.0, 2.0), Period(2, 2.0, 4.0))
+    assert expected_frames(halves, 10.0) == 41
 
 
 def _players(name: str, recording: RecordingMetadata) -> pl.DataFrame:
