@@ -181,7 +181,7 @@ def build(root: Path, *, seed: int = 0) -> Fixture:
 
 
 def _resources(url: str, objects: Path) -> dict[str, Any]:
-    from resources import EmaResource, ObjectStoreResource, StateStoreResource
+    from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
 
     return {
         "state_store": StateStoreResource(database_url=url),
@@ -189,6 +189,7 @@ def _resources(url: str, objects: Path) -> dict[str, Any]:
             kind="local", root=str(objects), base_url=UNREACHABLE, signing_key=SIGNING_KEY
         ),
         "ema": EmaResource(base_url=UNREACHABLE, api_key="k", max_attempts=3, api_base_url=UNREACHABLE),
+        "quality": QualityResource(),
     }
 
 

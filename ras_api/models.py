@@ -36,10 +36,34 @@ class JobStatusModel(BaseModel):
     reason: str | None
 
 
+class QualityCheckModel(BaseModel):
+    check: str
+    severity: Literal["quality"]
+    passed: bool = Field(description="false: a warning; the data is served all the same")
+    description: str
+    figures: dict[str, float | int | str] = Field(description="the measured figures and the threshold")
+
+
+class OutputQualityModel(BaseModel):
+    output: str = Field(description="processed output, e.g. player_tracking")
+    job_type: str
+    attempt: int = Field(description="the job attempt whose import measured these figures")
+    measured_at: datetime
+    warnings: list[str] = Field(description="the checks below their threshold")
+    checks: list[QualityCheckModel]
+
+
 class Analytics(BaseModel):
     recording_id: str
     overall_state: str
     jobs: list[JobStatusModel]
+    quality: list[OutputQualityModel] = Field(
+        default_factory=list,
+        description="Data-quality figures of the processed outputs being served (frame coverage, "
+        "positions off the pitch, players per side, jersey coverage), as their latest import "
+        "measured them. Quality never fails a job: a check below its threshold (RAS_QUALITY_*) "
+        "is a warning.",
+    )
 
 
 class ChangeLogEntryModel(BaseModel):

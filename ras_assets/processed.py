@@ -34,7 +34,7 @@ from ras_core.states import JobState, Source
 from ras_platform.object_store import ObjectStore
 from ras_platform.orchestration import complete_if_imported, fail_job, plan_dispatch, ready_jobs
 from ras_platform.state_store import StateStore
-from resources import EmaResource, ObjectStoreResource, StateStoreResource
+from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
 
 if TYPE_CHECKING:
     from ras_core.importers import ImportResult
@@ -68,15 +68,29 @@ def _latest_import_times(
 
 
 def _check_results(result: "ImportResult") -> list[AssetCheckResult]:
+    # Severity from the catalogue: a contract check is an error, a quality check a warning.
     return [
         AssetCheckResult(
             check_name=check.name,
             passed=check.passed,
             description=check.description,
             metadata=check.metadata,
-            severity=AssetCheckSeverity.ERROR,
+            severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN,
         )
         for check in result.checks
+    ]
+
+
+def check_specs(out: ProcessedOutput) -> list[AssetCheckSpec]:
+    """The output's checks as Dagster sees them: contract checks block, quality checks warn."""
+    return [
+        AssetCheckSpec(
+            name,
+            asset=out.name,
+            blocking=check_kind(name).blocking,
+            description=check_kind(name).description,
+        )
+        for name in out.checks
     ]
 
 
@@ -138,16 +152,11 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
     job = cat.job_of_processed(out.name)
     deps = [AssetDep(raw_output_key(cat.raw_output(name))) for name in out.raw_inputs]
     deps += [AssetDep(name) for name in out.processed_inputs]
-    checks = [
-        AssetCheckSpec(name, asset=out.name, blocking=True, description=check_kind(name).description)
-        for name in out.checks
-    ]
-
     @asset(
         name=out.name,
         partitions_def=recordings_partitions,
         deps=deps,
-        check_specs=checks,
+        check_specs=check_specs(out),
         group_name="processed",
         kinds={out.file_format},
         description=out.description,
@@ -159,6 +168,7 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
         state_store: StateStoreResource,
         object_store: ObjectStoreResource,
         ema: EmaResource,
+        quality: QualityResource,
     ):
         store, objects, recording_id = state_store.store, object_store.store, context.partition_key
         meta = store.get_recording(recording_id)
@@ -173,7 +183,7 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
             # import runs need polars, pyarrow and jsonschema (about 0.4 s of start-up).
             from ras_core.importers import run_import
 
-            result = run_import(out.name, inputs, meta, target)
+            result = run_import(out.name, inputs, meta, target, quality.thresholds)
             if not result.passed:
                 reason = f"{out.name}: {result.failure_reason()}"
                 yield from _check_results(result)
@@ -191,6 +201,11 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
             objects.put_file(key, target)
         info = objects.stat(key)
         status = store.job_status(recording_id, job.name)
+        if result.quality:
+            # What GET analytics shows: the figures of the data now served.
+            store.record_quality(
+                recording_id, out.name, job.name, status.attempt, [c.as_report() for c in result.quality]
+            )
         if _mark_progress(context, store, out, recording_id, tracked=tracked):
             _trigger_what_became_ready(context, recording_id, state_store, object_store, ema)
         yield MaterializeResult(

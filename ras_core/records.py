@@ -84,3 +84,22 @@ def project(entry: ChangeLogEntry) -> JobStatus:
     return JobStatus(
         entry.recording_id, entry.job_type, entry.to_state, entry.attempt, entry.ema_job_id, reason, entry.at
     )
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """The quality figures of one processed output, as its latest import measured them.
+
+    `checks` holds `CheckOutcome.as_report()` dicts: check, severity, passed, description, figures.
+    """
+
+    recording_id: str
+    output: str
+    job_type: str
+    attempt: int
+    checks: list[dict[str, Any]]
+    measured_at: datetime
+
+    @property
+    def warnings(self) -> list[str]:
+        return [check["check"] for check in self.checks if not check["passed"]]

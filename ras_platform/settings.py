@@ -8,12 +8,15 @@ the embedded default tokens.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ras_core.quality import QualityThresholds
 
 EMBEDDED_ZOLA_TOKEN = "zola-dev-token"
 EMBEDDED_EMA_TOKEN = "ema-dev-token"
@@ -72,6 +75,16 @@ class Settings(BaseSettings):
     alert_failure_rate_window_s: float = 1800.0
     alert_failure_rate_min_attempts: int = 10
 
+    # Where a data-quality figure becomes a warning, never a failure (ras_core.quality):
+    # RAS_QUALITY_MIN_PLAYER_FRAME_COVERAGE=0.6 and so on.
+    quality_min_player_frame_coverage: float = QualityThresholds.min_player_frame_coverage
+    quality_min_ball_frame_coverage: float = QualityThresholds.min_ball_frame_coverage
+    quality_max_player_off_pitch_share: float = QualityThresholds.max_player_off_pitch_share
+    quality_max_ball_off_pitch_share: float = QualityThresholds.max_ball_off_pitch_share
+    quality_min_players_per_side: int = QualityThresholds.min_players_per_side
+    quality_max_players_per_side: int = QualityThresholds.max_players_per_side
+    quality_min_jersey_coverage: float = QualityThresholds.min_jersey_coverage
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.profile == "production":
@@ -102,3 +115,10 @@ class Settings(BaseSettings):
 
 def get_settings() -> Settings:
     return Settings()
+
+
+def quality_thresholds(settings: Settings) -> QualityThresholds:
+    """The `RAS_QUALITY_*` settings."""
+    return QualityThresholds(
+        **{f.name: getattr(settings, f"quality_{f.name}") for f in fields(QualityThresholds)}
+    )

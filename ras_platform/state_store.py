@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 
 from ras_core import catalogue
 from ras_core.callbacks import InvalidCallback, callback_reason, parse_callback
@@ -23,6 +23,7 @@ from ras_core.records import (
     InboxCallback,
     JobStatus,
     OutboxEvent,
+    QualityReport,
     TransitionResult,
     initial_status,
     project,
@@ -40,8 +41,21 @@ from ras_core.states import (
 from ras_platform.db import readings, sql
 from ras_platform.db.engine import make_engine, read_transaction, write_transaction
 from ras_platform.db.migrate import migrate as migrate_schema
-from ras_platform.db.rows import change_from_row, inbox_from_row, job_status_from_row, outbox_from_row
-from ras_platform.db.schema import callback_inbox, job_states, outbox, recordings, state_changes
+from ras_platform.db.rows import (
+    change_from_row,
+    inbox_from_row,
+    job_status_from_row,
+    outbox_from_row,
+    quality_from_row,
+)
+from ras_platform.db.schema import (
+    callback_inbox,
+    job_states,
+    outbox,
+    quality_reports,
+    recordings,
+    state_changes,
+)
 from ras_platform.db.sql import UnknownRecording, lock_job, lock_recording, now
 from ras_platform.settings import Settings
 
@@ -51,6 +65,7 @@ __all__ = [
     "InvalidCallback",
     "JobStatus",
     "OutboxEvent",
+    "QualityReport",
     "RecordingBusy",
     "StateStore",
     "TransitionResult",
@@ -413,6 +428,47 @@ class StateStore:
             for name in catalogue.job_type_names():
                 if name in source_jobs and name in target_jobs:
                     _copy_job(conn, source_jobs[name], target_jobs[name])
+            _copy_quality(conn, source_id, target_id)
+
+    # --- data quality -----------------------------------------------------------------------------
+
+    def record_quality(
+        self, recording_id: str, output: str, job_type: str, attempt: int, checks: list[dict[str, Any]]
+    ) -> None:
+        """Replace the quality figures of one processed output with those of the import that wrote it."""
+        row = {
+            "recording_id": recording_id,
+            "output": output,
+            "job_type": job_type,
+            "attempt": attempt,
+            "checks": checks,
+            "measured_at": now(),
+        }
+        with write_transaction(self._engine) as conn:
+            lock_recording(conn, recording_id)
+            conn.execute(
+                delete(quality_reports).where(
+                    quality_reports.c.recording_id == recording_id, quality_reports.c.output == output
+                )
+            )
+            conn.execute(insert(quality_reports).values(row))
+
+    def quality_reports(self, recording_id: str) -> list[QualityReport]:
+        """The recording's quality figures, one report per processed output measured, by output name."""
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(quality_reports)
+                .where(quality_reports.c.recording_id == recording_id)
+                .order_by(quality_reports.c.output)
+            )
+            return [quality_from_row(row) for row in rows]
+
+
+def _copy_quality(conn: Any, source_id: str, target_id: str) -> None:
+    """A duplicate serves the same bytes, so it has the same quality figures."""
+    conn.execute(delete(quality_reports).where(quality_reports.c.recording_id == target_id))
+    for report in conn.execute(select(quality_reports).where(quality_reports.c.recording_id == source_id)):
+        conn.execute(insert(quality_reports).values({**report._asdict(), "recording_id": target_id}))
 
 
 def _record(

@@ -13,11 +13,12 @@ from typing import TypeVar
 from dagster import ConfigurableResource
 
 from ras_core.alerts import FailureRatePolicy
+from ras_core.quality import QualityThresholds
 from ras_platform.alerts import WebhookAlerter
 from ras_platform.ema_client import EmaClient
 from ras_platform.object_store import ObjectStore, ObjectStoreConfig, open_object_store
 from ras_platform.publishers import Publisher, PublisherConfig, open_publisher
-from ras_platform.settings import Settings
+from ras_platform.settings import Settings, quality_thresholds
 from ras_platform.state_store import StateStore
 from ras_platform.uploads import Uploads
 
@@ -114,6 +115,23 @@ class UploadsResource(ConfigurableResource):
         return Uploads(objects, self.part_size, timedelta(seconds=self.expiry_s))
 
 
+class QualityResource(ConfigurableResource):
+    """Where an import's quality figures become warnings (`RAS_QUALITY_*`); the fields are
+    `ras_core.checks.QualityThresholds`', with its defaults."""
+
+    min_player_frame_coverage: float = QualityThresholds.min_player_frame_coverage
+    min_ball_frame_coverage: float = QualityThresholds.min_ball_frame_coverage
+    max_player_off_pitch_share: float = QualityThresholds.max_player_off_pitch_share
+    max_ball_off_pitch_share: float = QualityThresholds.max_ball_off_pitch_share
+    min_players_per_side: int = QualityThresholds.min_players_per_side
+    max_players_per_side: int = QualityThresholds.max_players_per_side
+    min_jersey_coverage: float = QualityThresholds.min_jersey_coverage
+
+    @property
+    def thresholds(self) -> QualityThresholds:
+        return _config_of(self, QualityThresholds)
+
+
 def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResource]:
     return {
         "state_store": StateStoreResource(database_url=settings.resolved_database_url),
@@ -128,6 +146,7 @@ def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResourc
         "event_publisher": EventPublisherResource(**asdict(PublisherConfig.from_settings(settings))),
         "alerts": AlertsResource.from_settings(settings),
         "uploads": UploadsResource(part_size=settings.upload_part_size, expiry_s=settings.upload_expiry_s),
+        "quality": QualityResource(**asdict(quality_thresholds(settings))),
     }
 
 

@@ -15,6 +15,8 @@ from ras_api.models import (
     ChangeLog,
     ChangeLogEntryModel,
     JobStatusModel,
+    OutputQualityModel,
+    QualityCheckModel,
     RecordingModel,
     RecordingRegistered,
 )
@@ -22,7 +24,7 @@ from ras_api.problems import Problem
 from ras_core.recording import InvalidRecordingMetadata, parse_recording_metadata
 from ras_core.states import overall_state
 from ras_platform.dagster_client import RECORDINGS_PARTITIONS, DagsterError
-from ras_platform.state_store import JobStatus, StateStore
+from ras_platform.state_store import JobStatus, QualityReport, StateStore
 
 router = APIRouter(tags=["analytics"])
 NO_STORE = {"Cache-Control": "no-store"}
@@ -45,6 +47,18 @@ def analytics_of(store: StateStore, recording_id: str, statuses: list[JobStatus]
         recording_id=recording_id,
         overall_state=overall_state([s.state for s in statuses]),
         jobs=[job_status_model(s) for s in statuses],
+        quality=[output_quality_model(report) for report in store.quality_reports(recording_id)],
+    )
+
+
+def output_quality_model(report: QualityReport) -> OutputQualityModel:
+    return OutputQualityModel(
+        output=report.output,
+        job_type=report.job_type,
+        attempt=report.attempt,
+        measured_at=report.measured_at,
+        warnings=report.warnings,
+        checks=[QualityCheckModel.model_validate(check) for check in report.checks],
     )
 
 

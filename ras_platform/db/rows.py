@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from ras_core.records import ChangeLogEntry, InboxCallback, JobStatus, OutboxEvent
+from ras_core.records import ChangeLogEntry, InboxCallback, JobStatus, OutboxEvent, QualityReport
 from ras_core.states import JobState, Outcome, Source
 
 
@@ -48,4 +48,10 @@ def inbox_from_row(row: Row[Any]) -> InboxCallback:
 def outbox_from_row(row: Row[Any]) -> OutboxEvent:
     return OutboxEvent(
         row.id, row.event_id, row.recording_id, row.detail_type, row.detail, row.created_at, row.attempts
+    )
+
+
+def quality_from_row(row: Row[Any]) -> QualityReport:
+    return QualityReport(
+        row.recording_id, row.output, row.job_type, row.attempt, list(row.checks), row.measured_at
     )

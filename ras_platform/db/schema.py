@@ -141,3 +141,17 @@ outbox = Table(
         sqlite_where=text("published_at IS NULL"),
     ),
 )
+
+# The latest quality figures of each processed output of a recording (ras_core.checks, quality kind):
+# what GET analytics shows next to the job states. One row per output, replaced by each import
+# that writes the output, so it always describes the data being served.
+quality_reports = Table(
+    "quality_reports",
+    metadata,
+    Column("recording_id", String(64), ForeignKey("recordings.recording_id"), primary_key=True),
+    Column("output", String(64), primary_key=True),
+    Column("job_type", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("checks", JSON, nullable=False),
+    Column("measured_at", UtcDateTime, nullable=False),
+)

@@ -193,3 +193,28 @@ def test_analytics_logs_and_rebuild(api: Api) -> None:
     assert versions == sorted(versions) and versions[0] == 1
     assert rebuilt.json() == analytics.json()
     assert api.client.post(f"/recordings/{RECORDING_ID}/analytics").status_code == 401
+
+
+def test_analytics_shows_the_quality_figures_of_what_is_served(api: Api) -> None:
+    report = {
+        "check": "frame_coverage",
+        "severity": "quality",
+        "passed": False,
+        "description": "raw/player-tracking/rec-api.csv covers 12.0% of the 6001 frames",
+        "figures": {"share": 0.12, "present": 720, "expected": 6001, "threshold": 0.5},
+    }
+    api.platform.state_store.record_quality(RECORDING_ID, "player_tracking", "player-tracking", 1, [report])
+
+    quality = api.get(f"{RECORDING_ID}/analytics").json()["quality"]
+
+    assert quality == [
+        {
+            "output": "player_tracking",
+            "job_type": "player-tracking",
+            "attempt": 1,
+            "measured_at": quality[0]["measured_at"],
+            "warnings": ["frame_coverage"],
+            "checks": [report],
+        }
+    ]
+    assert api.get(f"{PENDING_ID}/analytics").json()["quality"] == []

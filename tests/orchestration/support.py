@@ -22,7 +22,7 @@ from ras_core.states import JobState, Source
 from ras_platform.object_store import LocalObjectStore
 from ras_platform.stack import free_port
 from ras_platform.state_store import StateStore
-from resources import EmaResource, ObjectStoreResource, StateStoreResource
+from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 RAW_FIXTURES = {
@@ -86,6 +86,7 @@ def platform(tmp_path: Path):
             kind="local", root=str(tmp_path / "objects"), base_url=UNREACHABLE, signing_key=SIGNING_KEY
         ),
         "ema": EmaResource(base_url=UNREACHABLE, api_key="k", max_attempts=2, api_base_url=UNREACHABLE),
+        "quality": QualityResource(),
     }
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("recordings", [recording.recording_id])

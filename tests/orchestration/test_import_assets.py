@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from dagster import AssetCheckKey, AssetKey, materialize
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, materialize
 
 from ras_assets.processed import processed_assets
 from ras_core import catalogue
 from ras_core.states import JobState, Source
-from resources import EmaResource
+from resources import EmaResource, QualityResource
 from tests.orchestration.support import RAW_FIXTURES, UNREACHABLE, Platform
 
 EMA_JOBS = [job.name for job in catalogue.JOB_TYPES if job.is_ema]
@@ -102,6 +102,7 @@ def test_the_run_that_completes_the_independent_jobs_triggers_the_dependent_ones
     resources = {
         **platform.resources,
         "ema": EmaResource(base_url=ema_url, api_key="sim-key", api_base_url=UNREACHABLE),
+        "quality": QualityResource(),
     }
 
     result = materialize(
@@ -117,3 +118,26 @@ def test_the_run_that_completes_the_independent_jobs_triggers_the_dependent_ones
         status = platform.store.job_status(platform.recording_id, job)
         assert status.state is JobState.SCHEDULED and status.ema_job_id, job
     assert platform.state("training-clips") is JobState.PENDING  # waits for shot details
+
+
+def test_poor_quality_tracking_completes_with_warnings_in_the_ui_and_the_state_store(
+    platform: Platform,
+) -> None:
+    # A ball 30 m into the stands in 2 of 5 positions: quality, not contract; the job completes.
+    platform.put_raw("ball-tracking", "../real/ball-tracking-out-of-play.csv")
+    platform.walk_to_succeeded("ball-tracking")
+
+    assert _materialize(platform, ["ball_tracking"]).success
+
+    assert platform.state("ball-tracking") is JobState.COMPLETED
+    checks = platform.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [AssetCheckKey(AssetKey("ball_tracking"), "off_pitch_share")]
+    )
+    evaluation = checks[AssetCheckKey(AssetKey("ball_tracking"), "off_pitch_share")].event.dagster_event
+    assert evaluation.event_specific_data.passed is False
+    assert evaluation.event_specific_data.severity is AssetCheckSeverity.WARN
+    (report,) = platform.store.quality_reports(platform.recording_id)
+    assert (report.output, report.job_type, report.attempt) == ("ball_tracking", "ball-tracking", 1)
+    assert report.warnings == ["off_pitch_share"]
+    figures = {check["check"]: check["figures"] for check in report.checks}
+    assert figures["off_pitch_share"]["share"] == 0.4 and figures["frame_coverage"]["present"] == 5
