@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from ras_api.edge import BodyLimit
 from ras_api.metrics import install_metrics
+from ras_api.openapi import install_openapi
 from ras_api.problems import install_problem_handlers
 from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking, uploads
 from ras_api.routers.pictures import router as pictures_router
@@ -22,6 +24,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.platform = platform
     install_problem_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        api_limit=platform.settings.api_max_body_bytes,
+        object_limit=platform.settings.object_max_body_bytes,
+    )
     delivery = (tracking.router, players.router, match.router, events.router, files.router)
     for router in (recordings.router, jobs.router, callbacks.router, *delivery):
         app.include_router(router)
@@ -30,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pictures_router)
     _mount_object_urls(app, platform)
     install_metrics(app, lambda: platform.state_store)
+    install_openapi(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     def health() -> dict[str, str]:

@@ -20,10 +20,13 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
 def recording_id_path(
-    recording_id: Annotated[str, Path(description=f"recording id, {RECORDING_ID_PATTERN}")],
+    recording_id: Annotated[
+        str,
+        Path(description="recording id (contracts.md)", pattern=RECORDING_ID_PATTERN, max_length=64),
+    ],
 ) -> str:
-    # Checked by hand, not by Path(pattern=…): the answer is a 400 problem naming the parameter,
-    # before the id reaches storage or a log line.
+    # The pattern is also in the OpenAPI document; FastAPI's check of it answers 400 (path errors
+    # are 400, like query errors), and this one stays for callers outside a request.
     if not is_valid_recording_id(recording_id):
         raise Problem(
             400,

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EmaJobState = Literal["scheduled", "starting", "running", "succeeded", "failed"]
+from ras_core.callbacks import EmaCallback
+from ras_core.text import Label
 
+__all__ = ["EmaCallback"]  # the callback model is the core's: one model from the API to the inbox
 
-class EmaCallback(BaseModel):
-    """EMA's callback body (contracts.md); unknown extra fields are kept in the inbox."""
-
-    model_config = ConfigDict(extra="allow")
-    job_id: str = Field(min_length=1, max_length=200)
-    job_kind: str = Field(min_length=1, max_length=64)
-    job_state: EmaJobState
-    job_exit_code: int | None = None
-    job_reason: str | None = Field(default=None, max_length=4000)
-    emitted_at: datetime
+# The longest recording the API registers (24 h): bounds every time parameter in the OpenAPI document.
+MAX_DURATION_S = 24 * 3600.0
+MAX_PERIODS = 16
+MAX_VIDEO_URIS = 32
 
 
 class CallbackAccepted(BaseModel):
@@ -86,7 +82,9 @@ class ChangeLog(BaseModel):
 
 class JobsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    job_types: list[str] | None = Field(default=None, description="job types to run; all when omitted")
+    job_types: list[str] | None = Field(
+        default=None, max_length=32, description="job types to run; all when omitted"
+    )
     force: bool = Field(default=False, description="re-run completed or failed jobs (a new attempt)")
 
 
@@ -102,26 +100,30 @@ class JobsCancelled(BaseModel):
     terminated_runs: list[str]
 
 
+# Request models state their bounds, so the OpenAPI document tells clients and no number or string
+# outside them reaches the registry (`ras_core.recording` still checks the contract's rules).
 class PitchModel(BaseModel):
-    length_m: float
-    width_m: float
+    length_m: float = Field(gt=0, le=1000, allow_inf_nan=False)
+    width_m: float = Field(gt=0, le=1000, allow_inf_nan=False)
 
 
 class PeriodModel(BaseModel):
-    id: int
-    start_s: float
-    end_s: float
+    id: int = Field(ge=1, le=99)
+    start_s: float = Field(ge=0, le=MAX_DURATION_S, allow_inf_nan=False)
+    end_s: float = Field(ge=0, le=MAX_DURATION_S, allow_inf_nan=False)
 
 
 class RecordingModel(BaseModel):
-    recording_id: str | None = None
-    fps: float
-    duration_s: float
+    recording_id: str | None = Field(default=None, max_length=64)
+    fps: float = Field(gt=0, le=240, allow_inf_nan=False)
+    duration_s: float = Field(gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
     pitch: PitchModel
-    video_uris: list[str]
-    periods: list[PeriodModel]
-    home_team: str | None = None
-    away_team: str | None = None
+    video_uris: list[Annotated[Label, Field(min_length=1, max_length=2048)]] = Field(
+        min_length=1, max_length=MAX_VIDEO_URIS
+    )
+    periods: list[PeriodModel] = Field(max_length=MAX_PERIODS)
+    home_team: Annotated[Label, Field(max_length=200)] | None = None
+    away_team: Annotated[Label, Field(max_length=200)] | None = None
 
 
 class RecordingRegistered(BaseModel):

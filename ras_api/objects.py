@@ -9,6 +9,7 @@ A PUT with `uploadId` and `partNumber` is a part of a multipart upload, as on S3
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,11 @@ from ras_platform.object_store import (
 )
 
 WRITE_ONCE_PREFIX = "raw/"
+# What a URL this store signed looks like: ASCII digits without a leading zero (at most 12, which
+# reaches the year 33658), and 64 lowercase hex digits. Anything else is refused before parsing, so
+# '²' (a digit to `str.isdigit`), a 5,000-digit number or a re-padded expiry never reach `int()`.
+_EXPIRES = re.compile(r"[1-9][0-9]{0,11}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 # Optional and loosely typed on purpose: a missing or garbled parameter is a refused URL (403), not
 # a validation error that would tell a caller which part of a forged URL to fix.
 Expires = Annotated[str | None, Query(description="unix time after which the URL is refused")]
@@ -125,7 +131,12 @@ def _require_signed(
         validate_key(key)
     except InvalidObjectKey as error:
         raise Problem(400, str(error)) from None
-    signed = expires is not None and expires.isdigit() and signature is not None
+    signed = (
+        expires is not None
+        and signature is not None
+        and _EXPIRES.fullmatch(expires) is not None
+        and _SIGNATURE.fullmatch(signature) is not None
+    )
     if not signed or not store.verify(method, key, int(expires), signature):
         raise Problem(403, "the URL's signature is invalid or it has expired")
 

@@ -1,15 +1,68 @@
-"""EMA callbacks (contracts.md) as the inbox stores them: checked fields, a dedupe key, a reason."""
+"""The EMA callback (contracts.md), as one model: the API validates a request against it once, and the
+same typed value travels to the inbox, which derives its dedupe key from it.
+
+Bounded and cleaned where it enters: `job_id` refuses control characters (it becomes a key and a log
+line), EMA's free-text reason is cleaned and cut to a length, and unknown extra fields are kept
+only within a depth and a size. Also what the inbox derives from a stored callback (its reason).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ras_core import catalogue
-from ras_core.states import EMA_STATES
+from ras_core.text import SAFE_TEXT_PATTERN, JsonTooComplex, check_json_bounds, clean_text_of
 
-_MAX_JOB_ID = 255
-_MAX_EMITTED_AT = 64
+EmaJobState = Literal["scheduled", "starting", "running", "succeeded", "failed"]
+EmaJobKind = Literal[tuple(job.name for job in catalogue.JOB_TYPES if job.is_ema)]  # type: ignore[valid-type]
+MAX_JOB_ID = 255
+MAX_REASON_CHARS = 4000
+MAX_EXTRA_DEPTH = 8
+MAX_EXTRA_BYTES = 16 * 1024
+_KNOWN = frozenset({"job_id", "job_kind", "job_state", "job_exit_code", "job_reason", "emitted_at"})
+
+
+class EmaCallback(BaseModel):
+    """EMA's callback body; unknown extra fields are kept in the inbox (within bounds)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    job_id: str = Field(min_length=1, max_length=MAX_JOB_ID, pattern=SAFE_TEXT_PATTERN)
+    job_kind: EmaJobKind
+    job_state: EmaJobState
+    job_exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
+    job_reason: clean_text_of(MAX_REASON_CHARS) | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description=f"control characters are replaced by U+FFFD; longer than {MAX_REASON_CHARS} "
+        "characters, the reason is cut and marked",
+    )
+    emitted_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bound_extras(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        extras = {key: value for key, value in data.items() if key not in _KNOWN}
+        if not extras:
+            return data
+        try:
+            kept = check_json_bounds(extras, max_depth=MAX_EXTRA_DEPTH, max_bytes=MAX_EXTRA_BYTES)
+        except JsonTooComplex as error:
+            raise ValueError(f"extra fields: {error}") from None
+        return {**{k: v for k, v in data.items() if k in _KNOWN}, **kept}
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON the inbox stores (extras included)."""
+        return self.model_dump(mode="json")
+
+    def dedupe_key(self, recording_id: str) -> str:
+        # EMA re-sends the same emission verbatim; a new emission (even of the same state) is a new row.
+        emitted_at = self.payload()["emitted_at"]
+        return f"{recording_id}|{self.job_id}|{self.job_state}|{emitted_at}"
 
 
 class InvalidCallback(ValueError):
@@ -18,34 +71,16 @@ class InvalidCallback(ValueError):
         super().__init__("; ".join(problems))
 
 
-@dataclass(frozen=True)
-class CallbackFields:
-    job_id: str
-    job_kind: str
-    job_state: str
-    dedupe_key: str
-
-
-def parse_callback(recording_id: str, payload: dict[str, Any]) -> CallbackFields:
-    """The fields the inbox indexes; every problem is named so the API can answer 422 with them."""
-    problems: list[str] = []
-    job_id = payload.get("job_id")
-    if not isinstance(job_id, str) or not 0 < len(job_id) <= _MAX_JOB_ID:
-        problems.append(f"job_id: expected a string of 1-{_MAX_JOB_ID} characters")
-    job_kind = payload.get("job_kind")
-    if job_kind not in catalogue.job_type_names():
-        problems.append(f"job_kind: expected one of {', '.join(catalogue.job_type_names())}")
-    job_state = payload.get("job_state")
-    if job_state not in EMA_STATES:
-        problems.append(f"job_state: expected one of {', '.join(sorted(EMA_STATES))}")
-    emitted_at = payload.get("emitted_at")
-    if not isinstance(emitted_at, str) or not 0 < len(emitted_at) <= _MAX_EMITTED_AT:
-        problems.append("emitted_at: expected an ISO 8601 timestamp")
-    if problems:
-        raise InvalidCallback(problems)
-    # EMA re-sends the same emission verbatim; a new emission (even of the same state) is a new row.
-    dedupe_key = f"{recording_id}|{job_id}|{job_state}|{emitted_at}"
-    return CallbackFields(job_id, job_kind, job_state, dedupe_key)  # type: ignore[arg-type]
+def as_callback(callback: EmaCallback | Mapping[str, Any]) -> EmaCallback:
+    """The typed callback; a mapping (a test, a benchmark) is validated by the same model the API uses."""
+    if isinstance(callback, EmaCallback):
+        return callback
+    try:
+        return EmaCallback.model_validate(callback)
+    except ValidationError as invalid:
+        raise InvalidCallback(
+            [f"{'.'.join(map(str, e['loc'])) or 'callback'}: {e['msg']}" for e in invalid.errors()]
+        ) from None
 
 
 def callback_reason(payload: dict[str, Any]) -> str | None:

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ras_core.quality import QualityThresholds
@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     quality_min_players_per_side: int = QualityThresholds.min_players_per_side
     quality_max_players_per_side: int = QualityThresholds.max_players_per_side
     quality_min_jersey_coverage: float = QualityThresholds.min_jersey_coverage
+
+    # Request bodies over these are refused with 413 before they are parsed: JSON API bodies, and
+    # uploads through local presigned URLs (S3 takes at most 5 GiB in one PUT too).
+    api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    object_max_body_bytes: int = Field(default=5 * 1024**3, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

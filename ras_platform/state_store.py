@@ -10,13 +10,14 @@ counts the recording's change-log versions, so versions are contiguous under any
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 
 from ras_core import catalogue
-from ras_core.callbacks import InvalidCallback, callback_reason, parse_callback
+from ras_core.callbacks import EmaCallback, InvalidCallback, as_callback, callback_reason
 from ras_core.recording import Period, Pitch, RecordingMetadata
 from ras_core.records import (
     ChangeLogEntry,
@@ -347,16 +348,18 @@ class StateStore:
 
     # --- callback inbox ---------------------------------------------------------------------------
 
-    def add_callback(self, recording_id: str, payload: dict[str, Any]) -> tuple[int, bool]:
-        """Store an EMA callback durably; returns (inbox id, duplicate?). Raises InvalidCallback."""
-        fields = parse_callback(recording_id, payload)
+    def add_callback(self, recording_id: str, callback: EmaCallback | Mapping[str, Any]) -> tuple[int, bool]:
+        """Store an EMA callback durably; returns (inbox id, duplicate?). The API passes the model it
+        validated; a mapping is validated by the same model (InvalidCallback)."""
+        typed = as_callback(callback)
+        dedupe_key = typed.dedupe_key(recording_id)
         values = {
             "recording_id": recording_id,
-            "job_id": fields.job_id,
-            "job_kind": fields.job_kind,
-            "job_state": fields.job_state,
-            "payload": payload,
-            "dedupe_key": fields.dedupe_key,
+            "job_id": typed.job_id,
+            "job_kind": typed.job_kind,
+            "job_state": typed.job_state,
+            "payload": typed.payload(),
+            "dedupe_key": dedupe_key,
             "received_at": now(),
         }
         with write_transaction(self._engine) as conn:
@@ -364,8 +367,8 @@ class StateStore:
                 raise UnknownRecording(recording_id)
             if sql.insert_ignore(conn, callback_inbox, values, ["dedupe_key"]):
                 # The key is unique, so this finds exactly the row just inserted.
-                return _inbox_id(conn, fields.dedupe_key), False
-            return _inbox_id(conn, fields.dedupe_key), True
+                return _inbox_id(conn, dedupe_key), False
+            return _inbox_id(conn, dedupe_key), True
 
     def pending_callbacks(self, *, limit: int = 200) -> list[InboxCallback]:
         """Unprocessed callbacks in arrival order.

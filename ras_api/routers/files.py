@@ -11,6 +11,7 @@ from ras_api.auth import EmaAuth, ZolaAuth
 from ras_api.caching import PRIVATE_60_S
 from ras_api.delivery_models import Duplicated, DuplicateRequest, RawFile, RawFiles, UploadUrl, UploadUrls
 from ras_api.deps import ExistingRecording, PlatformDep
+from ras_api.edge import GuardedRoute
 from ras_api.problems import Problem
 from ras_api.routers.delivery import problem_doc
 from ras_core import catalogue
@@ -18,7 +19,7 @@ from ras_core.states import IN_FLIGHT, JobState
 from ras_platform.object_store import ObjectStore
 from ras_platform.state_store import RecordingBusy
 
-router = APIRouter(tags=["files"])
+router = APIRouter(tags=["files"], route_class=GuardedRoute)
 BASE = "/recordings/{recording_id}"
 UPLOAD_URL_EXPIRY_S = 3 * 24 * 3600  # EMA may queue a job for days before it uploads
 DOWNLOAD_URL_EXPIRY_S = 15 * 60

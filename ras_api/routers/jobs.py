@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 
 from ras_api.auth import ZolaAuth
 from ras_api.deps import ExistingRecording, PlatformDep
+from ras_api.edge import GuardedRoute
 from ras_api.models import JobsAccepted, JobsCancelled, JobsRequest
 from ras_api.problems import Problem
 from ras_api.routers.recordings import job_status_model
@@ -15,7 +16,7 @@ from ras_core.states import IN_FLIGHT, TERMINAL, JobState, Source
 from ras_platform.dagster_client import RECORDINGS_PARTITIONS, VALIDATE_RECORDING_JOB, DagsterError
 from ras_platform.ema_client import EmaError
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=GuardedRoute)
 
 
 def _requested_job_types(request: JobsRequest) -> list[str]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 
 from ras_api.auth import ZolaAuth
 from ras_api.deps import ExistingRecording, PlatformDep, RecordingId
+from ras_api.edge import GuardedRoute
 from ras_api.models import (
     Analytics,
     ChangeLog,
@@ -26,7 +27,7 @@ from ras_core.states import overall_state
 from ras_platform.dagster_client import RECORDINGS_PARTITIONS, DagsterError
 from ras_platform.state_store import JobStatus, QualityReport, StateStore
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], route_class=GuardedRoute)
 NO_STORE = {"Cache-Control": "no-store"}
 
 

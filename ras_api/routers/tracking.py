@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from ras_api.caching import PUBLIC_7_DAYS, caching_headers, etag_matches, not_modified
 from ras_api.delivery_models import JerseyNumbers, PlayerTracking, TrackingSide
+from ras_api.models import MAX_DURATION_S
 from ras_api.problems import Problem
 from ras_api.routers.delivery import DELIVERY_RESPONSES, JSON, Delivery, DeliveryDep
 from ras_core import delivery as transforms
@@ -29,6 +31,7 @@ MAX_WINDOW_S = 600.0
 # at 25 fps); longer ones are streamed chunk by chunk and never held whole.
 IN_MEMORY_WINDOW_S = 60.0
 STREAM_CHUNK_S = 30.0
+_MAX_CHUNKS = math.ceil(MAX_WINDOW_S / STREAM_CHUNK_S)
 _WINDOW_DOC = (
     f"`start` defaults to 0 and `end` to `start` + {DEFAULT_WINDOW_S:g} s; a window may span at most "
     f"{MAX_WINDOW_S:g} s. Windows longer than {IN_MEMORY_WINDOW_S:g} s are streamed. Only the parquet row "
@@ -36,8 +39,16 @@ _WINDOW_DOC = (
     "player in them, so the ball and the clock stay continuous."
 )
 
-StartS = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="window start, s")]
-EndS = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="window end (exclusive), s")]
+# Bounded by the longest recording the API registers, so the OpenAPI document states the range and
+# every float in it has sub-millisecond resolution (a 1e18 start once made `start + 30 == start`).
+StartS = Annotated[
+    float | None,
+    Query(ge=0, le=MAX_DURATION_S, allow_inf_nan=False, description="window start, s"),
+]
+EndS = Annotated[
+    float | None,
+    Query(ge=0, le=MAX_DURATION_S, allow_inf_nan=False, description="window end (exclusive), s"),
+]
 
 
 @dataclass(frozen=True)
@@ -113,17 +124,22 @@ def _stream(head: dict[str, Any], path: Path, window: Window) -> Iterator[bytes]
     """The JSON document in pieces: the head, then the frames of one chunk of the window at a time."""
     yield json.dumps(head, separators=(",", ":"))[:-1].encode() + b',"frames":['
     first = True
-    chunk_start = window.start
-    while chunk_start < window.end:
-        chunk_end = min(chunk_start + STREAM_CHUNK_S, window.end)
+    # A counted loop: however the floats round, it ends after at most MAX_WINDOW_S / STREAM_CHUNK_S chunks.
+    for chunk_start, chunk_end in _chunks(window):
         table = read_tracking_window(path, chunk_start, chunk_end, period=window.period)
         # A frame has one time, so it falls in exactly one chunk: chunks join with a comma.
         frames = transforms.tracking_frames_json(table, window.side, window.jersey)[1:-1]
         if frames:
             yield (b"" if first else b",") + frames.encode()
             first = False
-        chunk_start = chunk_end
     yield b"]}"
+
+
+def _chunks(window: Window) -> list[tuple[float, float]]:
+    """[start, end) cut into STREAM_CHUNK_S pieces; the last ends exactly at `window.end`."""
+    count = min(math.ceil((window.end - window.start) / STREAM_CHUNK_S), _MAX_CHUNKS)
+    bounds = [window.start + i * STREAM_CHUNK_S for i in range(count)] + [window.end]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if a < b]
 
 
 @router.get(
