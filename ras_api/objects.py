@@ -34,6 +34,7 @@ WRITE_ONCE_PREFIX = "raw/"
 # '²' (a digit to `str.isdigit`), a 5,000-digit number or a re-padded expiry never reach `int()`.
 _EXPIRES = re.compile(r"[1-9][0-9]{0,11}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_PART_NUMBER = re.compile(r"[1-9][0-9]{0,4}")  # S3: parts 1-10,000
 # Optional and loosely typed on purpose: a missing or garbled parameter is a refused URL (403), not
 # a validation error that would tell a caller which part of a forged URL to fix.
 Expires = Annotated[str | None, Query(description="unix time after which the URL is refused")]
@@ -101,10 +102,11 @@ async def _put_part(
     signed = (
         upload_id is not None
         and part_number is not None
-        and part_number.isdigit()
+        and _PART_NUMBER.fullmatch(part_number) is not None
         and expires is not None
-        and expires.isdigit()
+        and _EXPIRES.fullmatch(expires) is not None
         and signature is not None
+        and _SIGNATURE.fullmatch(signature) is not None
     )
     if not signed or not store.verify_part(key, upload_id, int(part_number), int(expires), signature):
         raise Problem(403, "the URL's signature is invalid or it has expired")

@@ -16,14 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ras_api.auth import ZolaAuth
 from ras_api.deps import PlatformDep
+from ras_api.edge import GuardedRoute
 from ras_api.models import PeriodModel, PitchModel
 from ras_api.problems import Problem
 from ras_core.ids import RECORDING_ID_PATTERN, is_valid_recording_id
+from ras_core.text import SAFE_TEXT_PATTERN, Label
 from ras_core.uploads import VIDEO_EXTENSIONS, UploadState, is_upload_id, video_extension
 from ras_platform.object_store import InvalidMultipart
 from ras_platform.uploads import UnknownUpload, UploadClosed, UploadRecord, Uploads, UploadStatus
 
-router = APIRouter(tags=["uploads"], dependencies=[ZolaAuth])
+router = APIRouter(tags=["uploads"], dependencies=[ZolaAuth], route_class=GuardedRoute)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -34,15 +36,20 @@ class UploadMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pitch: PitchModel
     periods: list[PeriodModel] | None = None
-    home_team: str | None = Field(default=None, max_length=200)
-    away_team: str | None = Field(default=None, max_length=200)
+    home_team: Label | None = Field(default=None, max_length=200)
+    away_team: Label | None = Field(default=None, max_length=200)
 
 
 class InitiateUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    recording_id: str = Field(description=f"the recording the video is of, {RECORDING_ID_PATTERN}")
+    recording_id: str = Field(
+        pattern=RECORDING_ID_PATTERN, max_length=64, description="the recording the video is of"
+    )
     filename: str = Field(
-        min_length=1, max_length=255, description=f"ends in .{', .'.join(VIDEO_EXTENSIONS)}"
+        min_length=1,
+        max_length=255,
+        pattern=SAFE_TEXT_PATTERN,
+        description=f"ends in .{', .'.join(VIDEO_EXTENSIONS)}",
     )
     size_bytes: int = Field(gt=0, le=5 * 1024**4, description="the whole file (S3's limit: 5 TiB)")
     content_type: str = Field(default="video/mp4", max_length=100)

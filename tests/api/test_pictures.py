@@ -37,4 +37,4 @@ def test_a_picture_of_data_not_there_yet_names_the_job_state(api: Api) -> None:
 
     assert answer.status_code == 404
     assert "job player-tracking is pending" in answer.json()["detail"]
-    assert api.get(f"{RECORDING_ID}/pictures/nonsense.png").status_code == 422
+    assert api.get(f"{RECORDING_ID}/pictures/nonsense.png").status_code == 400  # a bad path parameter

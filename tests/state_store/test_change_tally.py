@@ -70,7 +70,8 @@ def test_callback_outcomes_come_from_the_rows_the_inbox_wrote(store: StateStore,
                 "job_id": job_id,
                 "job_kind": "event-detection",
                 "job_state": state,
-                "emitted_at": f"{job_id}{state}",
+                # one emission per (job, state): the repeated one is a duplicate
+                "emitted_at": f"2026-11-23T12:00:{len(job_id + state):02d}Z",
             },
         )
     for callback in store.pending_callbacks():
