@@ -11,6 +11,7 @@ from ras_api.problems import install_problem_handlers
 from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking, uploads
 from ras_api.routers.pictures import router as pictures_router
 from ras_api.routers.video import router as video_router
+from ras_core.delivery import SERVED_PRECISION
 from ras_platform.platform import Platform
 from ras_platform.settings import Settings, get_settings
 
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Recording Analytics API",
         version="1.0.0",
-        description="Delivery of EMA match analytics, EMA callbacks, and job control.",
+        description="Delivery of EMA match analytics, EMA callbacks, and job control.\n\n" + SERVED_PRECISION,
     )
     app.state.platform = platform
     install_problem_handlers(app)

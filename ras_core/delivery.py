@@ -12,6 +12,8 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from ras_core.transforms.clock import TIME_DECIMALS
+
 # contracts.md, "Event types"; the order is the contract's.
 EVENT_TYPES = (
     "kick-off", "goal", "shot", "save", "corner", "free-kick", "penalty", "throw-in", "goal-kick",
@@ -22,6 +24,18 @@ TRACKING_SIDES = ("home", "away", "referee", "unknown")
 FRAME_COLUMNS = ("frame", "t", "period", "track_id", "team_side", "jersey_number", "x", "y", "speed_mps")
 FRAME_BALL_COLUMNS = ("ball_x", "ball_y", "ball_z")
 POSITION_DECIMALS = 4
+# What the API promises about numbers, for its OpenAPI description: one statement next to the
+# constants it quotes.
+SERVED_PRECISION = (
+    "**Precision.** Times are seconds on one clock for every EMA format version: a tracking frame's "
+    "`t` is its integer frame index / fps, to the microsecond ("
+    f"{TIME_DECIMALS} decimals), the same for v2 (frame ids) and v3 (pts) files, so a match delivered "
+    "in either version serves identical windows. Positions are pitch fractions (origin top-left, y down, "
+    "not clipped: off-pitch values leave [0, 1]); player-tracking windows round them to "
+    f"{POSITION_DECIMALS} decimals (1e-4 of a pitch is about 1 cm); events, shots and other documents "
+    "serve them as imported. Ball height `z` is in metres. Events without a location (period "
+    "start/end, substitutions, cards given off the ball) have `position: null`."
+)
 # Clock markers carry no team action; chaining them would glue an attack onto a kick-off or half-time.
 _NOT_ATTACKING = frozenset({"period-start", "period-end"})
 ATTACKING_CHAIN_GAP_S = 15.0

@@ -7,7 +7,7 @@ import polars as pl
 from ras_core.coords import normalise_x, normalise_y
 from ras_core.formats.tracking import RawTracking
 from ras_core.recording import RecordingMetadata
-from ras_core.transforms.clock import frame_index, period_id_expr, pts_to_seconds
+from ras_core.transforms.clock import frame_index_of_pts, frame_time, period_id_expr
 
 PLAYER_COLUMNS = {
     "frame": pl.Int64,
@@ -37,19 +37,23 @@ BALL_COLUMNS = {
 
 
 def clocked(raw: RawTracking, recording: RecordingMetadata) -> pl.DataFrame:
-    """The raw rows in file order with `t` (s), `frame` and `period`, positions normalised.
+    """The raw rows in file order with `frame`, `t` (s) and `period`, positions normalised.
 
-    File order is kept so the monotonic-time check judges what EMA delivered, not our sort.
+    The frame index comes from pts (v3) or is the frame_id (v2); `t` is then that frame's time, the
+    same expression for both versions (contracts.md, Clock). File order is kept so the
+    monotonic-time check judges what EMA delivered, not our sort.
     """
     rows = pl.from_arrow(raw.table)
     assert isinstance(rows, pl.DataFrame)
+    fps = recording.fps
     if raw.has_clock:
-        rows = rows.with_columns(t=pts_to_seconds(pl.col("pts")), period=pl.col("period").cast(pl.Int16))
+        rows = rows.with_columns(frame=frame_index_of_pts(pl.col("pts"), fps))
+        rows = rows.with_columns(t=frame_time(pl.col("frame"), fps), period=pl.col("period").cast(pl.Int16))
     else:
-        rows = rows.with_columns(t=pl.col("frame_id") / recording.fps)
+        rows = rows.with_columns(frame=pl.col("frame_id").cast(pl.Int64))
+        rows = rows.with_columns(t=frame_time(pl.col("frame"), fps))
         rows = rows.with_columns(period=period_id_expr(pl.col("t"), recording.periods))
     return rows.with_columns(
-        frame=frame_index(pl.col("t"), recording.fps),
         x=normalise_x(pl.col("x"), recording.pitch),
         y=normalise_y(pl.col("y"), recording.pitch),
     )

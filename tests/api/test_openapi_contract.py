@@ -55,3 +55,13 @@ def test_get_operations_keep_their_contract(api_schema: schemathesis.BaseSchema)
     assert len(operations) >= 11
     for operation in operations:
         BOUNDED(given(case=operation.as_strategy())(check_case))()
+
+
+def test_the_openapi_description_states_the_precision_served() -> None:
+    from ras_api.app import create_app
+    from ras_core.delivery import POSITION_DECIMALS
+    from ras_core.transforms.clock import TIME_DECIMALS
+
+    description = create_app().openapi()["info"]["description"]
+    assert "frame index / fps" in description and f"({TIME_DECIMALS} decimals)" in description
+    assert f"round them to {POSITION_DECIMALS} decimals" in description and "`position: null`" in description

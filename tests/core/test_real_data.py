@@ -17,7 +17,7 @@ from ras_core.checks import CheckOutcome
 from ras_core.errors import RawFormatError
 from ras_core.importers import ImportResult, run_import
 from ras_core.processed import read_document
-from ras_core.recording import RecordingMetadata
+from ras_core.recording import RecordingMetadata, parse_recording_metadata
 from ras_core.transforms import tracking
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -132,3 +132,31 @@ def test_tracking_of_a_small_part_of_the_match_completes(
     assert coverage.metadata["share"] == 0.1 and not coverage.passed
     assert "frame_coverage" in result.metadata["quality_warnings"]
     assert pl.read_parquet(tmp_path / "player_tracking.out").height == 2
+
+
+def test_10_fps_v2_and_v3_serve_one_clock() -> None:
+    # pts a few 90 kHz ticks off the frame grid (as real encoders write them) and frame ids of the
+    # same frames: both become the frame index, and t = frame / fps, bit for bit the same.
+    recording = parse_recording_metadata(
+        {
+            "recording_id": "rec-10fps",
+            "fps": 10.0,
+            "duration_s": 400.0,
+            "pitch": {"length_m": 105.0, "width_m": 68.0},
+            "video_uris": ["s3://videos/rec-10fps/panorama.mp4"],
+            "periods": [
+                {"id": 1, "start_s": 0.0, "end_s": 200.0},
+                {"id": 2, "start_s": 210.0, "end_s": 400.0},
+            ],
+        }
+    )
+    rows = {
+        version: tracking.clocked(
+            formats.read_player_tracking(REAL / f"player-tracking-10fps-{version}.csv", version), recording
+        ).select("frame", "t", "period", "track_id", "x", "y")
+        for version in ("v2", "v3")
+    }
+    assert rows["v2"].equals(rows["v3"])
+    assert rows["v3"].get_column("frame").unique().sort().to_list() == [1535, 1536, 2105]
+    assert rows["v3"].get_column("t").unique().sort().to_list() == [153.5, 153.6, 210.5]
+    assert rows["v3"].get_column("period").to_list() == [1, 1, 1, 1, 2, 2]
