@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from ras_api.docs import install_offline_docs
 from ras_api.edge import BodyLimit
 from ras_api.metrics import install_metrics
 from ras_api.openapi import install_openapi
@@ -22,6 +23,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Recording Analytics API",
         version="1.0.0",
         description="Delivery of EMA match analytics, EMA callbacks, and job control.\n\n" + SERVED_PRECISION,
+        # Served from local assets by install_offline_docs: the CDN defaults render blank offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.platform = platform
     install_problem_handlers(app)
@@ -39,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _mount_object_urls(app, platform)
     install_metrics(app, lambda: platform.state_store)
     install_openapi(app)
+    install_offline_docs(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     def health() -> dict[str, str]:
