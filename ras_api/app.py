@@ -9,10 +9,12 @@ from ras_api.edge import BodyLimit
 from ras_api.metrics import install_metrics
 from ras_api.openapi import install_openapi
 from ras_api.problems import install_problem_handlers
+from ras_api.request_log import RequestLog
 from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking, uploads
 from ras_api.routers.pictures import router as pictures_router
 from ras_api.routers.video import router as video_router
 from ras_core.delivery import SERVED_PRECISION
+from ras_platform.logs import configure_logging
 from ras_platform.platform import Platform
 from ras_platform.settings import Settings, get_settings
 
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app, lambda: platform.state_store)
     install_openapi(app)
     install_offline_docs(app)
+    app.add_middleware(RequestLog)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     def health() -> dict[str, str]:
@@ -64,5 +67,7 @@ def __getattr__(name: str) -> FastAPI:
     # `uvicorn ras_api.app:app` builds the app on first access, not at import time (tests import
     # this module with their own settings).
     if name == "app":
-        return create_app()
+        settings = get_settings()
+        configure_logging(settings.log_level)
+        return create_app(settings)
     raise AttributeError(name)

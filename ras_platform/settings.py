@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     object_max_body_bytes: int = Field(default=5 * 1024**3, gt=0)
 
+    # Level of the API's JSON log lines (ras_platform/logs.py); INFO logs one line per request.
+    log_level: str = "INFO"
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.profile == "production":

@@ -27,6 +27,7 @@ import httpx
 import yaml
 
 from ras_platform.dagster_client import DagsterClient, DagsterError
+from ras_platform.logs import dagster_python_logs
 from ras_platform.settings import Settings
 
 BIN = Path(sys.executable).parent
@@ -94,9 +95,10 @@ class Stack:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         self.workspace.write_text(yaml.safe_dump(self._workspace_yaml(), sort_keys=False))
         self.dagster_home.mkdir(parents=True, exist_ok=True)
-        (self.dagster_home / "dagster.yaml").write_text(
-            yaml.safe_dump(embedded_dagster_yaml(self.dagster_postgres_url), sort_keys=False)
-        )
+        instance = embedded_dagster_yaml(self.dagster_postgres_url)
+        # Every run's log lines as JSON, with recording, job type and run id (ras_platform/logs.py).
+        instance["python_logs"] = dagster_python_logs(path=str(self.home / "logs" / "runs.jsonl"))
+        (self.dagster_home / "dagster.yaml").write_text(yaml.safe_dump(instance, sort_keys=False))
         self._create_dagster_storage()
 
     def _create_dagster_storage(self) -> None:
@@ -174,6 +176,8 @@ class Stack:
                     name,
                     "--log-level",
                     "warning",
+                    "--log-format",
+                    "json",
                 ],
                 port=self.ports[name],
             )
@@ -226,10 +230,14 @@ class Stack:
                     "127.0.0.1",
                     "-p",
                     str(self.ports["dagster"]),
+                    "--log-format",
+                    "json",
                 ],
                 f"{self.dagster_url}/server_info",
             ),
-            ProcessSpec("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], None),
+            ProcessSpec(
+                "daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace, "--log-format", "json"], None
+            ),
         ]
 
     def start(self, only: str | None = None) -> None:

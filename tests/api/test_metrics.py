@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
@@ -9,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ras_api.metrics import PlatformCollector
 from ras_core.states import JobState, Source
+from ras_platform.logs import JsonFormatter
 from tests.api.conftest import EMA, RECORDING_ID, RUNNING_ID, Api
 
 
@@ -99,3 +103,21 @@ def test_failures_made_by_other_processes_appear_on_the_next_scrape(api: Api) ->
         == 1
     )
     assert registry.get_sample_value("ras_jobs", {"job_type": "player-tracking", "state": "failed"}) == 1
+
+
+def test_each_request_logs_one_json_line_with_its_recording(api: Api) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("ras.api")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        assert api.get(f"{RECORDING_ID}/events").status_code == 200
+    finally:
+        logger.removeHandler(handler)
+
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["recording_id"] == RECORDING_ID and line["status"] == 200
+    assert line["route"] == "/recordings/{recording_id}/events" and line["level"] == "info"
+    assert {"job_type", "attempt", "run_id"} <= set(line)
