@@ -66,5 +66,6 @@ def test_a_dagster_run_writes_json_lines_with_its_run_and_recording(tmp_path: Pa
 def test_production_instance_logs_runs_the_same_way() -> None:
     import yaml
 
-    production = yaml.safe_load((Path(__file__).parents[2] / "deploy" / "dagster.production.yaml").read_text())
+    production_yaml = Path(__file__).parents[2] / "deploy" / "dagster.production.yaml"
+    production = yaml.safe_load(production_yaml.read_text())
     assert production["python_logs"] == dagster_python_logs()
