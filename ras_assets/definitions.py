@@ -9,6 +9,7 @@ from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_rec
 from ras_assets.processed import processed_assets
 from ras_assets.raw import raw_asset_specs
 from ras_assets.recording import recording
+from ras_assets.recording_state import analytics_state
 from ras_assets.video import process_video_job, uploads_area, video, video_renditions
 from ras_platform.settings import get_settings
 from resources import resources_from_settings
@@ -16,10 +17,12 @@ from sensors.alerts import failure_alerts_sensor
 from sensors.dispatch import dispatch_sensor
 from sensors.domain_events import domain_events_sensor
 from sensors.ema_callbacks import ema_callback_sensor
+from sensors.recording_state import recording_state_sensor
 from sensors.uploads import upload_sensor
 
 defs = Definitions(
     assets=[recording, *raw_asset_specs, *processed_assets, uploads_area, video, video_renditions],
+    asset_checks=[analytics_state],
     jobs=[validate_recording_job, import_processed_job, trigger_ema_jobs, process_video_job],
     sensors=[
         ema_callback_sensor,
@@ -27,6 +30,7 @@ defs = Definitions(
         domain_events_sensor,
         failure_alerts_sensor,
         upload_sensor,
+        recording_state_sensor,
     ],
     resources=resources_from_settings(get_settings()),
     # Steps are light and runs are many: the in-process executor saves ~2 s per run (dagster-notes.md).

@@ -26,10 +26,10 @@ from dagster import (
 )
 
 from ras_assets.jobs import trigger_and_observe
-from ras_assets.partitions import recordings_partitions
+from ras_assets.partitions import recordings_partitions, registered_recording
 from ras_assets.raw import raw_output_key
 from ras_core import catalogue
-from ras_core.catalogue import Catalogue, ProcessedOutput, check_kind
+from ras_core.catalogue import Catalogue, CheckKind, ProcessedOutput, check_kind
 from ras_core.states import JobState, Source
 from ras_platform.object_store import ObjectStore
 from ras_platform.orchestration import complete_if_imported, fail_job, plan_dispatch, ready_jobs
@@ -82,16 +82,25 @@ def _check_results(result: "ImportResult") -> list[AssetCheckResult]:
 
 
 def check_specs(out: ProcessedOutput) -> list[AssetCheckSpec]:
-    """The output's checks as Dagster sees them: contract checks block, quality checks warn."""
+    """The output's checks as Dagster sees them: contract checks block, quality checks warn; the
+    description says which, since the UI lists both alike. Partitioned like the asset, so each
+    recording keeps its own result instead of the last import's (dagster-notes.md)."""
     return [
         AssetCheckSpec(
             name,
             asset=out.name,
             blocking=check_kind(name).blocking,
-            description=check_kind(name).description,
+            description=_labelled(check_kind(name)),
+            metadata={"check_class": "contract" if check_kind(name).blocking else "quality"},
+            partitions_def=recordings_partitions,
         )
         for name in out.checks
     ]
+
+
+def _labelled(kind: CheckKind) -> str:
+    label = "Contract (blocking): " if kind.blocking else "Quality (warning, never fails the job): "
+    return label + kind.description
 
 
 def _start_platform_job(store: StateStore, job: catalogue.JobType, recording_id: str) -> bool:
@@ -171,9 +180,7 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
         quality: QualityResource,
     ):
         store, objects, recording_id = state_store.store, object_store.store, context.partition_key
-        meta = store.get_recording(recording_id)
-        if meta is None:
-            raise Failure(f"recording {recording_id} is not registered", allow_retries=False)
+        meta = registered_recording(context, store)
         tracked = job.is_ema or _start_platform_job(store, job, recording_id)
         with tempfile.TemporaryDirectory(prefix=f"ras-{out.name}-") as tmp:
             workdir = Path(tmp)

@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from ras_assets.jobs import trigger_and_observe
-from ras_assets.partitions import recordings_partitions
+from ras_assets.partitions import recordings_partitions, registered_recording
 from ras_core.recording import InvalidRecordingMetadata, parse_recording_metadata
 from ras_core.states import JobState, Source
 from ras_platform.orchestration import plan_dispatch
@@ -22,9 +22,7 @@ def recording(
     the jobs that are ready at once (the independent ones) are triggered in the same run."""
     store = state_store.store
     recording_id = context.partition_key
-    meta = store.get_recording(recording_id)
-    if meta is None:
-        raise Failure(f"recording {recording_id} is not registered", allow_retries=False)
+    meta = registered_recording(context, store)
     try:
         parse_recording_metadata(meta.to_dict())
     except InvalidRecordingMetadata as invalid:
