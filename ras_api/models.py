@@ -75,9 +75,28 @@ class ChangeLogEntryModel(BaseModel):
     at: datetime
 
 
+class DeadLetterModel(BaseModel):
+    """An inbox or outbox row of this recording that could not be applied or published."""
+
+    source: Literal["callback_inbox", "outbox"]
+    row_id: int = Field(description="the inbox id (the callback's 202 answer) or the outbox row")
+    state: Literal["retrying", "quarantined", "redriven"] = Field(
+        description="quarantined rows wait for `ras redrive`; retrying ones failed fewer times than the bound"
+    )
+    failures: int
+    reason: str = Field(description="the last failure")
+    first_failed_at: datetime
+    last_failed_at: datetime
+    quarantined_at: datetime | None
+    redriven_at: datetime | None
+
+
 class ChangeLog(BaseModel):
     recording_id: str
     entries: list[ChangeLogEntryModel]
+    dead_letters: list[DeadLetterModel] = Field(
+        default_factory=list, description="callbacks and events of this recording that failed to apply"
+    )
 
 
 class JobsRequest(BaseModel):

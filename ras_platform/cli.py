@@ -97,6 +97,25 @@ def _chaos(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _redrive(args: argparse.Namespace) -> int:
+    from ras_platform.state_store import StateStore
+
+    dead_letters = StateStore(get_settings().resolved_database_url).dead_letters
+    source = {"inbox": "callback_inbox", "outbox": "outbox", "all": None}[args.source]
+    if args.list:
+        rows = dead_letters.quarantined(source=source)
+        for row in rows:
+            where = f"{row.source} {row.row_id} {row.recording_id or '-'}"
+            print(f"{where} failures={row.failures}: {row.reason}")
+        print(f"quarantined={len(rows)}")
+        return 0
+    redriven = dead_letters.redrive(source=source, recording_id=args.recording, row_ids=args.id or None)
+    for row in redriven:
+        print(f"redriven {row.source} {row.row_id} {row.recording_id or '-'} (was: {row.reason})")
+    print(f"redriven={len(redriven)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ras", description="Recording Analytics platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--home", type=Path, default=None, help="directory for data, logs and DAGSTER_HOME")
     chaos.add_argument("--keep", action="store_true", help="keep the PostgreSQL database for a post-mortem")
     chaos.set_defaults(run=_chaos)
+
+    redrive = commands.add_parser(
+        "redrive",
+        help="put quarantined inbox/outbox rows back into their drain (after fixing their cause)",
+        description="Rows that failed to apply or publish too often are quarantined in dead_letters "
+        "(GET /recordings/{id}/analytics/logs shows them with their reason). This puts them back; a row "
+        "that fails again is quarantined again after the same number of failures.",
+    )
+    redrive.add_argument("--source", choices=["inbox", "outbox", "all"], default="all")
+    redrive.add_argument("--recording", default=None, help="only rows of this recording")
+    redrive.add_argument("--id", type=int, action="append", help="only this row id (repeatable)")
+    redrive.add_argument("--list", action="store_true", help="list quarantined rows, change nothing")
+    redrive.set_defaults(run=_redrive)
 
     args = parser.parse_args(argv)
     return args.run(args)

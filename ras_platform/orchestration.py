@@ -12,10 +12,12 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from ras_core import catalogue
 from ras_core.catalogue import JobType
 from ras_core.states import JobState, Source, ready_job_types
+from ras_platform.dead_letters import INBOX, INBOX_MAX_FAILURES, Failed
 from ras_platform.object_store import ObjectStore
 from ras_platform.state_store import JobStatus, StateStore
 
@@ -135,6 +137,8 @@ class InboxPlan:
     applied: int = 0
     ignored: int = 0
     deferred: int = 0
+    failed: int = 0  # rows whose apply raised (counted in dead_letters)
+    quarantined: int = 0  # of those, rows set aside by this tick
 
 
 def process_inbox(
@@ -143,7 +147,19 @@ def process_inbox(
     """Apply unprocessed callbacks to the state machine; plan raw events and import runs."""
     plan = InboxPlan()
     for callback in store.pending_callbacks(limit=limit):
-        result = store.apply_callback(callback, retry_within=max_attempts)
+        # A row that cannot be applied is counted and, after a few ticks, quarantined; the loop goes on.
+        outcome = store.dead_letters.isolate(
+            INBOX,
+            callback.id,
+            callback.recording_id,
+            partial(store.apply_callback, callback, retry_within=max_attempts),
+            max_failures=INBOX_MAX_FAILURES,
+        )
+        if isinstance(outcome, Failed):
+            plan.failed += 1
+            plan.quarantined += outcome.quarantined
+            continue
+        result = outcome.value
         if result is None:
             plan.deferred += 1
             continue

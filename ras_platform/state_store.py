@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
@@ -58,6 +59,7 @@ from ras_platform.db.schema import (
     state_changes,
 )
 from ras_platform.db.sql import UnknownRecording, lock_job, lock_recording, now
+from ras_platform.dead_letters import DeadLetters
 from ras_platform.settings import Settings
 
 __all__ = [
@@ -98,6 +100,11 @@ class StateStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        """Inbox and outbox rows that could not be applied or published (`ras_platform.dead_letters`)."""
+        return DeadLetters(self._engine)
 
     # --- registry ---------------------------------------------------------------------------------
 
@@ -388,7 +395,13 @@ class StateStore:
     # --- outbox -----------------------------------------------------------------------------------
 
     def pending_events(self, *, limit: int = 100) -> list[OutboxEvent]:
-        query = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
+        # Quarantined events (dead_letters) wait for `ras redrive`, not for every tick.
+        query = (
+            select(outbox)
+            .where(outbox.c.published_at.is_(None), outbox.c.quarantined_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
         with read_transaction(self._engine) as conn:
             return [outbox_from_row(row) for row in conn.execute(query)]
 

@@ -2,7 +2,7 @@
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
-from ras_platform.publishers import PublishError
+from ras_platform.outbox_drain import drain_outbox
 from resources import EventPublisherResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
 
@@ -14,23 +14,22 @@ EVENTS_PER_TICK = 100
     minimum_interval_seconds=TICK_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="Publishes domain events written to the outbox with the state change that caused them; "
-    "a failed publish is retried next tick.",
+    "a failed publish is retried next tick; an event failing again and again is quarantined.",
 )
 def domain_events_sensor(
     context: SensorEvaluationContext,
     state_store: StateStoreResource,
     event_publisher: EventPublisherResource,
 ) -> SkipReason:
-    store = state_store.store
-    events = store.pending_events(limit=EVENTS_PER_TICK)
-    if not events:
+    # One event that cannot be published never holds back the others (ras_platform.outbox_drain).
+    drain = drain_outbox(state_store.store, event_publisher.publisher, limit=EVENTS_PER_TICK)
+    if not drain.published and not drain.failed:
         return SkipReason("outbox empty")
-    ids = [event.event_id for event in events]
-    try:
-        event_publisher.publisher.publish(events)
-    except PublishError as error:
-        store.mark_publish_failed(ids)
-        context.log.warning(f"publishing {len(ids)} events failed, retrying next tick: {error}")
-        return SkipReason(f"publish failed: {error}")
-    store.mark_published(ids)
-    return SkipReason(f"published {len(ids)} events: " + ", ".join(e.detail_type for e in events))
+    for event_id in drain.quarantined:
+        context.log.error(f"event {event_id} quarantined: {drain.failed[event_id]} (ras redrive re-sends it)")
+    if drain.failed:
+        context.log.warning(f"publishing {len(drain.failed)} events failed, retrying next tick")
+    return SkipReason(
+        f"published {len(drain.published)} events, {len(drain.failed)} failed"
+        + "".join(f", {e.detail_type}" for e in drain.published)
+    )

@@ -167,6 +167,10 @@ def ema_callback_sensor(
     ]
     run_requests = [import_run_request(store, rec, outputs) for rec, outputs in groups]
     run_requests += _sweep_stuck_imports(context, store, objects, imports)
+    if plan.failed:
+        context.log.warning(
+            f"callbacks failed={plan.failed} quarantined={plan.quarantined} (dead_letters; ras redrive)"
+        )
     if plan.applied or plan.ignored or plan.deferred:
         context.log.info(
             f"callbacks applied={plan.applied} ignored={plan.ignored} deferred={plan.deferred}; "

@@ -15,6 +15,7 @@ from ras_api.models import (
     Analytics,
     ChangeLog,
     ChangeLogEntryModel,
+    DeadLetterModel,
     JobStatusModel,
     OutputQualityModel,
     QualityCheckModel,
@@ -144,5 +145,19 @@ def get_change_log(recording: ExistingRecording, platform: PlatformDep, response
                 at=e.at,
             )
             for e in entries
+        ],
+        dead_letters=[
+            DeadLetterModel(
+                source=d.source,
+                row_id=d.row_id,
+                state=d.state,
+                failures=d.failures,
+                reason=d.reason,
+                first_failed_at=d.first_failed_at,
+                last_failed_at=d.last_failed_at,
+                quarantined_at=d.quarantined_at,
+                redriven_at=d.redriven_at,
+            )
+            for d in platform.state_store.dead_letters.of_recording(recording.recording_id)
         ],
     )

@@ -134,6 +134,8 @@ outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("published_at", UtcDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # Set when the event was moved to dead_letters (it failed too often); the drain skips it.
+    Column("quarantined_at", UtcDateTime, nullable=True),
     Index(
         "ix_outbox_unpublished",
         "id",
@@ -154,4 +156,24 @@ quality_reports = Table(
     Column("attempt", Integer, nullable=False),
     Column("checks", JSON, nullable=False),
     Column("measured_at", UtcDateTime, nullable=False),
+)
+
+
+# Rows of the inbox or the outbox that could not be applied or published: their failures, the last
+# reason, and whether they are quarantined (skipped by the drain until `ras redrive`).
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),  # "callback_inbox" or "outbox"
+    Column("row_id", BigInteger, nullable=False),
+    Column("recording_id", String(64), nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("first_failed_at", UtcDateTime, nullable=False),
+    Column("last_failed_at", UtcDateTime, nullable=False),
+    Column("quarantined_at", UtcDateTime, nullable=True),
+    Column("redriven_at", UtcDateTime, nullable=True),
+    UniqueConstraint("source", "row_id", name="uq_dead_letters_source_row"),
+    Index("ix_dead_letters_recording", "recording_id"),
 )

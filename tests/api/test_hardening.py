@@ -307,3 +307,16 @@ def test_a_read_only_or_full_disk_on_upload_is_a_problem(
     monkeypatch.setattr(type(store), "adopt", refuse)
     answer = api.client.put(f"{url.path}?{url.query}", content=b"a,b\n1,2\n")
     assert answer.status_code == status and answer.headers["content-type"] == PROBLEM
+
+
+# --- defect 2 as clients see it: quarantined callbacks in the change log -----------------------------
+
+
+def test_a_quarantined_callback_shows_in_the_logs_with_its_reason(api: Api) -> None:
+    store = api.platform.state_store
+    failed = store.dead_letters.quarantine_now("callback_inbox", 42, RUNNING_ID, "ValueError: NUL in reason")
+    assert failed.quarantined
+    logs = api.get(f"{RUNNING_ID}/analytics/logs").json()
+    [letter] = logs["dead_letters"]
+    assert letter["state"] == "quarantined" and letter["row_id"] == 42
+    assert letter["reason"] == "ValueError: NUL in reason"
