@@ -176,21 +176,16 @@ def build(root: Path, *, seed: int = 0) -> Fixture:
             },
         )
     store.close()
-    resources = _resources(url, root / "objects")
+    resources = _resources(root)
     return Fixture(root, url, resources, in_flight, new, cold)
 
 
-def _resources(url: str, objects: Path) -> dict[str, Any]:
-    from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
+def _resources(root: Path) -> dict[str, Any]:
+    """The platform's resources on the database `root/ras.sqlite` and the files under `root/objects`."""
+    from resources import platform_resources
 
-    return {
-        "state_store": StateStoreResource(database_url=url),
-        "object_store": ObjectStoreResource(
-            kind="local", root=str(objects), base_url=UNREACHABLE, signing_key=SIGNING_KEY
-        ),
-        "ema": EmaResource(base_url=UNREACHABLE, api_key="k", max_attempts=3, api_base_url=UNREACHABLE),
-        "quality": QualityResource(),
-    }
+    overrides = {"data_dir": str(root), "ema_base_url": UNREACHABLE, "api_base_url": UNREACHABLE}
+    return platform_resources({**overrides, "signing_key": SIGNING_KEY, "ema_max_attempts": "3"})
 
 
 def with_history(small: Fixture, root: Path, n_cold: int) -> tuple[Fixture, dict[str, float]]:
@@ -205,7 +200,7 @@ def with_history(small: Fixture, root: Path, n_cold: int) -> tuple[Fixture, dict
 def relocated(fixture: Fixture, root: Path, cold: list[str] | None = None) -> Fixture:
     url = f"sqlite:///{root / 'ras.sqlite'}"
     # Built anew: pydantic's model_copy(update=...) does not change a Dagster resource's config.
-    resources = _resources(url, root / "objects")
+    resources = _resources(root)
     return Fixture(
         root, url, resources, fixture.in_flight, fixture.new, fixture.cold if cold is None else cold
     )

@@ -1,6 +1,7 @@
 """The code location: loads assets, jobs and sensors and applies project-wide policy.
 
-Resources come from `Settings` (environment variables), the one place deciding embedded vs production.
+Resources come from `Settings` (environment variables), the one place deciding embedded vs production,
+through the one composition root (`ras_platform.platform`).
 """
 
 from dagster import Definitions, in_process_executor
@@ -11,8 +12,7 @@ from ras_assets.raw import raw_asset_specs
 from ras_assets.recording import recording
 from ras_assets.recording_state import analytics_state
 from ras_assets.video import process_video_job, uploads_area, video, video_renditions
-from ras_platform.settings import get_settings
-from resources import resources_from_settings
+from resources import platform_resources
 from sensors.alerts import failure_alerts_sensor
 from sensors.dispatch import dispatch_sensor
 from sensors.domain_events import domain_events_sensor
@@ -32,7 +32,7 @@ defs = Definitions(
         upload_sensor,
         recording_state_sensor,
     ],
-    resources=resources_from_settings(get_settings()),
+    resources=platform_resources(),
     # Steps are light and runs are many: the in-process executor saves ~2 s per run (dagster-notes.md).
     executor=in_process_executor,
 )

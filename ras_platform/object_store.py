@@ -415,40 +415,15 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
     return ObjectInfo(key, st.st_size, digest, datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC))
 
 
-@dataclass(frozen=True)
-class ObjectStoreConfig:
-    """What picks and opens an object store: the Dagster resource's fields are these."""
-
-    kind: str = "local"  # "local" or "s3"
-    root: str = ""
-    base_url: str = ""
-    signing_key: str = ""
-    bucket: str = ""
-    endpoint_url: str | None = None
-    region: str = "eu-west-1"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ObjectStoreConfig:
-        return cls(
-            kind=settings.object_store,
-            root=str(settings.objects_dir),
-            base_url=settings.api_base_url,
-            signing_key=settings.signing_key,
-            bucket=settings.s3_bucket,
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.aws_region,
-        )
-
-
-def open_object_store(config: ObjectStoreConfig) -> ObjectStore:
-    """The one place that chooses the backend."""
-    if config.kind == "s3":
+def build_object_store(settings: Settings) -> ObjectStore:
+    """The one place that chooses the backend, from the settings that spell its configuration."""
+    if settings.object_store == "s3":
         # boto3 costs ~0.3 s to import; embedded processes never need it.
         from ras_platform.s3_object_store import S3ObjectStore
 
-        return S3ObjectStore(config.bucket, endpoint_url=config.endpoint_url, region=config.region)
-    return LocalObjectStore(Path(config.root), base_url=config.base_url, signing_key=config.signing_key)
-
-
-def build_object_store(settings: Settings) -> ObjectStore:
-    return open_object_store(ObjectStoreConfig.from_settings(settings))
+        return S3ObjectStore(
+            settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.aws_region
+        )
+    return LocalObjectStore(
+        settings.objects_dir, base_url=settings.api_base_url, signing_key=settings.signing_key
+    )

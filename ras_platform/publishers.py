@@ -12,7 +12,6 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -147,48 +146,22 @@ def unique_events(events: Iterable[OutboxEventLike]) -> list[OutboxEventLike]:
     return list(seen.values())
 
 
-@dataclass(frozen=True)
-class PublisherConfig:
-    """What picks and opens a publisher: the Dagster resource's fields are these."""
-
-    kind: str = "file"  # "file" or "eventbridge"
-    path: str = ""
-    source: str = "recording-analytics"
-    base_url: str = ""
-    bus_name: str = "default"
-    endpoint_url: str | None = None
-    region: str = "eu-west-1"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PublisherConfig:
-        return cls(
-            kind=settings.event_publisher,
-            path=str(settings.events_file),
-            source=settings.event_source,
-            base_url=settings.api_base_url,
-            bus_name=settings.event_bus_name,
-            endpoint_url=settings.eventbridge_endpoint_url,
-            region=settings.aws_region,
-        )
-
-
-def open_publisher(config: PublisherConfig) -> Publisher:
-    """The one place that chooses the backend."""
-    if config.kind == "eventbridge":
+def build_publisher(settings: Settings) -> Publisher:
+    """The one place that chooses the backend, from the settings that spell its configuration."""
+    if settings.event_publisher == "eventbridge":
         # boto3 costs ~0.3 s to import; embedded processes never need it.
         from ras_platform.eventbridge import EventBridgePublisher
 
         return EventBridgePublisher(
-            bus_name=config.bus_name,
-            source=config.source,
-            base_url=config.base_url,
-            endpoint_url=config.endpoint_url,
-            region=config.region,
+            bus_name=settings.event_bus_name,
+            source=settings.event_source,
+            base_url=settings.api_base_url,
+            endpoint_url=settings.eventbridge_endpoint_url,
+            region=settings.aws_region,
         )
     return JsonLinesPublisher(
-        Path(config.path), source=config.source, base_url=config.base_url, bus_name=config.bus_name
+        settings.events_file,
+        source=settings.event_source,
+        base_url=settings.api_base_url,
+        bus_name=settings.event_bus_name,
     )
-
-
-def build_publisher(settings: Settings) -> Publisher:
-    return open_publisher(PublisherConfig.from_settings(settings))

@@ -22,7 +22,7 @@ from ras_core.states import JobState, Source
 from ras_platform.object_store import LocalObjectStore
 from ras_platform.stack import free_port
 from ras_platform.state_store import StateStore
-from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
+from resources import platform_resources
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 RAW_FIXTURES = {
@@ -72,6 +72,11 @@ class Platform:
         return self.store.job_status(self.recording_id, job_type).state
 
 
+def platform_settings(tmp_path: Path, **more: str) -> dict[str, str]:
+    """`Settings` overrides putting the platform's database and files under `tmp_path`."""
+    return {"data_dir": str(tmp_path), "api_base_url": UNREACHABLE, "signing_key": SIGNING_KEY, **more}
+
+
 @pytest.fixture
 def platform(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'ras.sqlite'}"
@@ -80,14 +85,8 @@ def platform(tmp_path: Path):
     recording = parse_recording_metadata(json.loads((FIXTURES / "recording.json").read_text()))
     store.register_recording(recording)
     store.mark_validated(recording.recording_id)
-    resources = {
-        "state_store": StateStoreResource(database_url=url),
-        "object_store": ObjectStoreResource(
-            kind="local", root=str(tmp_path / "objects"), base_url=UNREACHABLE, signing_key=SIGNING_KEY
-        ),
-        "ema": EmaResource(base_url=UNREACHABLE, api_key="k", max_attempts=2, api_base_url=UNREACHABLE),
-        "quality": QualityResource(),
-    }
+    settings = platform_settings(tmp_path, ema_base_url=UNREACHABLE, ema_max_attempts="2")
+    resources = platform_resources(settings)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("recordings", [recording.recording_id])
         yield Platform(instance, store, objects, recording, resources)

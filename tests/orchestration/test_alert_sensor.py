@@ -64,7 +64,9 @@ def _retry_due_now(cursor: str | None) -> str:
 
 
 def _alerts(url: str) -> AlertsResource:
-    return AlertsResource(webhook_url=url, api_base_url="http://ras.test", dagster_url="http://dagster.test")
+    return AlertsResource(
+        settings={"alert_webhook_url": url, "api_base_url": "http://ras.test", "dagster_url": "http://dagster.test"}
+    )
 
 
 def test_one_alert_per_recording_and_attempt_retried_until_the_webhook_takes_it(platform: Platform) -> None:
@@ -99,9 +101,9 @@ def test_events_younger_than_the_settle_time_wait_for_the_next_tick(platform: Pl
 
 
 def test_failures_before_the_webhook_was_configured_are_not_replayed(platform: Platform) -> None:
-    cursor = _tick(platform, AlertsResource(webhook_url=None), None)
+    cursor = _tick(platform, AlertsResource(), None)
     _failure_event(platform, "match-report", 1)
-    cursor = _tick(platform, AlertsResource(webhook_url=None), cursor)
+    cursor = _tick(platform, AlertsResource(), cursor)
     with WebhookReceiver() as receiver:
         _tick(platform, _alerts(receiver.url), cursor)
     assert receiver.received == []
@@ -111,7 +113,11 @@ def test_a_high_failure_rate_alerts_once(platform: Platform) -> None:
     store = platform.store
     with WebhookReceiver() as receiver:
         alerts = AlertsResource(
-            webhook_url=receiver.url, failure_rate_threshold=0.5, failure_rate_min_attempts=4
+            settings={
+                "alert_webhook_url": receiver.url,
+                "alert_failure_rate_threshold": "0.5",
+                "alert_failure_rate_min_attempts": "4",
+            }
         )
         cursor = _tick(platform, alerts, None)
         for job_type in ("event-detection", "player-tracking", "ball-tracking", "match-report"):

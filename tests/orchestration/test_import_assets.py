@@ -5,7 +5,7 @@ from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, materialize
 from ras_assets.processed import processed_assets
 from ras_core import catalogue
 from ras_core.states import JobState, Source
-from resources import EmaResource, QualityResource
+from resources import EmaResource
 from tests.orchestration.support import RAW_FIXTURES, UNREACHABLE, Platform
 
 EMA_JOBS = [job.name for job in catalogue.JOB_TYPES if job.is_ema]
@@ -101,8 +101,9 @@ def test_the_run_that_completes_the_independent_jobs_triggers_the_dependent_ones
         platform.walk_to_succeeded(job)
     resources = {
         **platform.resources,
-        "ema": EmaResource(base_url=ema_url, api_key="sim-key", api_base_url=UNREACHABLE),
-        "quality": QualityResource(),
+        "ema": EmaResource(
+            settings={"ema_base_url": ema_url, "ema_api_key": "sim-key", "api_base_url": UNREACHABLE}
+        ),
     }
 
     result = materialize(

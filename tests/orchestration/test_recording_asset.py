@@ -8,7 +8,7 @@ from dagster import AssetKey, DagsterEventType, EventRecordsFilter, materialize
 from ras_assets.recording import recording
 from ras_core.recording import Period, RecordingMetadata
 from ras_core.states import JobState
-from resources import EmaResource, QualityResource
+from resources import EmaResource
 from tests.orchestration.support import UNREACHABLE, Platform
 
 INDEPENDENT = ("event-detection", "player-tracking", "ball-tracking")
@@ -17,8 +17,9 @@ INDEPENDENT = ("event-detection", "player-tracking", "ball-tracking")
 def test_validating_a_recording_triggers_its_independent_jobs(platform: Platform, ema_url: str) -> None:
     resources = {
         **platform.resources,
-        "ema": EmaResource(base_url=ema_url, api_key="sim-key", api_base_url=UNREACHABLE),
-        "quality": QualityResource(),
+        "ema": EmaResource(
+            settings={"ema_base_url": ema_url, "ema_api_key": "sim-key", "api_base_url": UNREACHABLE}
+        ),
     }
 
     result = materialize(

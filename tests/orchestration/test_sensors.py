@@ -220,7 +220,7 @@ def test_a_stuck_platform_job_is_asked_for_again_only_when_no_import_run_is_acti
     for job in ("event-detection", "player-tracking", "ball-tracking", "shot-details"):
         _complete(platform, job)
     # Its run was lost: with a trigger timeout of 1 ms a scheduled job counts as stuck at once.
-    ema = EmaResource(base_url=UNREACHABLE, api_key="k", api_base_url=UNREACHABLE, trigger_timeout_s=0.001)
+    ema = EmaResource(settings={"ema_base_url": UNREACHABLE, "ema_trigger_timeout_s": "0.001"})
     impatient = {**platform.resources, "ema": ema}
 
     def imports() -> list:
