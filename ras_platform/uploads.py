@@ -208,24 +208,30 @@ class Uploads:
         return outcome
 
     def expire_stale(self, *, now: datetime | None = None, limit: int = 100) -> list[str]:
-        """Abort multipart uploads under `uploads/` older than the expiry, and mark their uploads
+        """Abort the multipart uploads under `uploads/` whose upload expired, and mark those uploads
         failed; at most `limit` per call. Returns the upload ids expired.
 
-        Production also sets S3's lifecycle rule AbortIncompleteMultipartUpload (docs/deployment.md)
-        as a backstop for uploads whose record is gone.
+        The store's initiation time only preselects (moto reports a fixed date in 2010); the upload's
+        own record decides. A multipart upload without a record (initiate crashed between the two
+        writes) is left to the bucket's lifecycle rule AbortIncompleteMultipartUpload
+        (docs/deployment.md): from here it cannot be told apart from one being initiated right now.
         """
-        cutoff = (now or datetime.now(UTC)) - self.expiry
-        expired = []
+        now = now or datetime.now(UTC)
+        expired: list[str] = []
         for upload in self.objects.list_multipart("uploads/"):
-            if upload.initiated >= cutoff:
+            if upload.initiated >= now - self.expiry or len(expired) >= limit:
+                continue
+            upload_id = upload.key.split("/")[1]
+            try:
+                record = self.record(upload_id)
+            except UnknownUpload:
+                continue
+            if now <= record.expires_at or upload.upload_id != record.multipart_id:
                 continue
             self.objects.abort_multipart(upload.key, upload.upload_id)
-            upload_id = upload.key.split("/")[1]
-            if self.objects.exists(record_key(upload_id)) and not self.objects.exists(outcome_key(upload_id)):
+            if self.outcome(upload_id) is None:
                 self.fail(upload_id, f"expired: not completed within {self.expiry}")
             expired.append(upload_id)
-            if len(expired) >= limit:
-                break
         return expired
 
 
