@@ -1,10 +1,12 @@
 """Benchmark (not a test): GET player-tracking for 10-s windows, next to a naive handler reading raw CSV.
 
-A synthetic match is generated and its tracking imported into processed parquet, then the API runs under
-uvicorn in a subprocess on a free loopback port and httpx clients measure it: latency with one client
-(p50/p95) and throughput with 16 concurrent clients, on distinct windows (every request computed) and on
-repeated windows (served from the application cache). The naive handler, in a second uvicorn process,
-reads and filters the raw CSV on every request: what the processed path exists to avoid.
+A synthetic match is generated and its tracking imported into processed parquet, then the API runs as the
+stack runs it (`python -m ras_api`: uvicorn, one worker per CPU) on a free loopback port and httpx clients
+measure it: latency with one client (p50/p95) and throughput with 16 concurrent clients, on distinct
+windows (every request computed) and on repeated windows (served from the application cache), in the
+default JSON without compression and in the columnar JSON, Arrow and brotli-compressed representations.
+The naive handler, in a second uvicorn process, reads and filters the raw CSV on every request: what the
+processed path exists to avoid.
 
 `python -m bench.delivery --size full` prints the rows; `run(size)` returns them for a bench harness.
 """
@@ -16,6 +18,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +44,12 @@ LATENCY_REQUESTS = 200
 THROUGHPUT_SECONDS = 8.0
 NAIVE_REQUESTS = 8  # each reads the whole raw CSV: a handful is enough to know its cost
 CLIENTS = 16
+# Uncompressed by default, as the figures before compression was offered: on loopback compression
+# only costs CPU. The `_br` rows measure what a client asking for it gets.
+IDENTITY = {"Accept-Encoding": "identity"}
+COLUMNAR = {"Accept": "application/vnd.ras.columnar+json"}
+ARROW = {"Accept": "application/vnd.apache.arrow.stream"}
+BROTLI = {"Accept-Encoding": "br"}
 
 
 def _recording(size: str) -> Any:
@@ -130,16 +139,32 @@ def _free_port() -> int:
 
 @contextmanager
 def uvicorn(app: str, env: dict[str, str]) -> Iterator[str]:
+    """`app` under uvicorn in one process: the naive handler."""
     port = _free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    with _serving([*command, "--log-level", "warning"], port, env) as base:
+        yield base
+
+
+@contextmanager
+def api(env: dict[str, str]) -> Iterator[str]:
+    """The API as the stack runs it: `python -m ras_api`, one worker per CPU."""
+    port = _free_port()
+    command = [sys.executable, "-m", "ras_api", "--host", "127.0.0.1", "--port", str(port)]
+    with _serving([*command, "--log-level", "warning"], port, env) as base:
+        yield base
+
+
+@contextmanager
+def _serving(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
     repo = Path(__file__).resolve().parents[1]
-    process = subprocess.Popen([*command, "--log-level", "warning"], env={**os.environ, **env}, cwd=repo)
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=repo, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
         yield base
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)  # the API's workers too
         process.wait(timeout=30)
 
 
@@ -162,9 +187,9 @@ def _windows(duration_s: float, count: int, seed: int) -> list[float]:
     return [round(rng.uniform(0, duration_s - WINDOW_S), 3) for _ in range(count)]
 
 
-def latencies_ms(url: str, starts: list[float]) -> list[float]:
+def latencies_ms(url: str, starts: list[float], headers: dict[str, str] | None = None) -> list[float]:
     times = []
-    with httpx.Client(timeout=120) as client:
+    with httpx.Client(timeout=120, headers={**IDENTITY, **(headers or {})}) as client:
         for start in starts:
             began = time.perf_counter()
             response = client.get(url, params={"start": start, "end": start + WINDOW_S})
@@ -173,7 +198,9 @@ def latencies_ms(url: str, starts: list[float]) -> list[float]:
     return times
 
 
-async def _throughput(url: str, starts: list[float], seconds: float, clients: int) -> float:
+async def _throughput(
+    url: str, starts: list[float], seconds: float, clients: int, headers: dict[str, str]
+) -> float:
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -189,13 +216,15 @@ async def _throughput(url: str, starts: list[float], seconds: float, clients: in
 
     began = time.perf_counter()
     limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=120, limits=limits, headers={**IDENTITY, **headers}) as client:
         await asyncio.gather(*(worker(client, n) for n in range(clients)))
     return done / (time.perf_counter() - began)
 
 
-def requests_per_s(url: str, starts: list[float], seconds: float = THROUGHPUT_SECONDS) -> float:
-    return asyncio.run(_throughput(url, starts, seconds, CLIENTS))
+def requests_per_s(
+    url: str, starts: list[float], seconds: float = THROUGHPUT_SECONDS, headers: dict[str, str] | None = None
+) -> float:
+    return asyncio.run(_throughput(url, starts, seconds, CLIENTS, headers or {}))
 
 
 def _p(values: list[float], q: float) -> float:
@@ -218,29 +247,58 @@ def measure(size: str, root: Path) -> list[dict[str, Any]]:
     duration = SIZES[size]
     env = {"RAS_DATA_DIR": str(root), "BENCH_PLAYER_CSV": str(paths["player_csv"]),
            "BENCH_BALL_CSV": str(paths["ball_csv"])}  # fmt: skip
-    with uvicorn("ras_api.app:app", env) as api, uvicorn("bench.delivery:naive_app", env) as naive:
-        url = f"{api}/recordings/rec-{size}/player-tracking"
+    with api(env) as api_base, uvicorn("bench.delivery:naive_app", env) as naive:
+        url = f"{api_base}/recordings/rec-{size}/player-tracking"
         naive_url = f"{naive}/naive/player-tracking"
         latencies_ms(url, _windows(duration, 10, seed=0))  # warm-up: imports, file cache
         cold = latencies_ms(url, _windows(duration, LATENCY_REQUESTS, seed=1))
+        cold_arrow = latencies_ms(url, _windows(duration, LATENCY_REQUESTS, seed=11), ARROW)
         repeated = _windows(duration, 20, seed=2)
         latencies_ms(url, repeated)  # fill the application cache
         cached = latencies_ms(url, repeated * (LATENCY_REQUESTS // len(repeated)))
         rps_cold = requests_per_s(url, _windows(duration, 20_000, seed=3))
         rps_cached = requests_per_s(url, repeated)
+        rps_formats = {
+            name: requests_per_s(url, _windows(duration, 20_000, seed=seed), headers=headers)
+            for name, seed, headers in (("columnar", 6, COLUMNAR), ("arrow", 7, ARROW), ("br", 8, BROTLI))
+        }
         naive_times = latencies_ms(naive_url, _windows(duration, NAIVE_REQUESTS, seed=4))
         naive_rps = requests_per_s(naive_url, _windows(duration, 64, seed=5), seconds=THROUGHPUT_SECONDS)
     naive_p50, naive_p95 = _p(naive_times, 50), _p(naive_times, 95)
-    return [
+    workers = f"the API as the stack runs it: python -m ras_api, {_api_workers(env)} worker(s)"
+    rows = [
         _row("delivery.window_p50_ms", _p(cold, 50), "ms", naive_p50, None, size),
         _row("delivery.window_p95_ms", _p(cold, 95), "ms", naive_p95, TARGET_P95_MS, size),
+        _row("delivery.window_p95_ms_arrow", _p(cold_arrow, 95), "ms", naive_p95, TARGET_P95_MS, size),
         _row("delivery.window_p95_ms_cached", _p(cached, 95), "ms", naive_p95, TARGET_P95_MS, size),
         _row("delivery.rps_16", rps_cold, "req/s", naive_rps, TARGET_RPS, size, higher_is_better=True),
         _row(
             "delivery.rps_16_cached", rps_cached, "req/s", naive_rps, TARGET_RPS, size, higher_is_better=True
         ),
+        *(
+            _row(f"delivery.rps_16_{name}", rps, "req/s", naive_rps, TARGET_RPS, size, higher_is_better=True)
+            for name, rps in rps_formats.items()
+        ),
         _row("delivery.naive_csv_p95_ms", naive_p95, "ms", None, None, size),
     ]
+    notes = {
+        "delivery.window_p50_ms": "distinct 10-s windows (every request computed), default JSON, identity "
+        f"coding; {workers}",
+        "delivery.rps_16_columnar": "Accept: application/vnd.ras.columnar+json, distinct windows",
+        "delivery.rps_16_arrow": "Accept: application/vnd.apache.arrow.stream, distinct windows",
+        "delivery.rps_16_br": "default JSON, Accept-Encoding: br (quality 1), distinct windows, decoded",
+    }
+    for row in rows:
+        if row["metric"] in notes:
+            row["note"] = notes[row["metric"]]
+    return rows
+
+
+def _api_workers(env: dict[str, str]) -> int:
+    from ras_platform.settings import Settings
+
+    merged = {**os.environ, **env}
+    return Settings(**{k[4:].lower(): v for k, v in merged.items() if k.startswith("RAS_")}).api_worker_count
 
 
 def run(size: str = "small") -> list[dict[str, Any]]:

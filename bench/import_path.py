@@ -6,7 +6,7 @@ once; then, interleaved per repeat, two subprocesses run on the same files:
 - the import: `ras_core.importers.run_import("player_tracking", ...)` (read both CSVs, clock, as-of
   join the ball, checks, write processed parquet);
 - the floor: `pyarrow.csv.read_csv` of the player file + `pyarrow.parquet.write_table` with the
-  processed writer's settings (zstd, 100k-row row groups).
+  processed writer's settings (zstd, `ROW_GROUP_ROWS`-row row groups).
 
 Time is measured inside each subprocess around the work (interpreter start and imports excluded;
 the wall time including them is in the note); peak RSS is the subprocess's own high-water mark
@@ -148,7 +148,7 @@ def run(size: str, repeats: int | None = None) -> list[dict[str, Any]]:
         f"{match}; median of {repeats}; wall incl. interpreter start: import {imp['wall_s']:.2f} s, "
         f"floor {floor['wall_s']:.2f} s"
     )
-    floor_is = "pyarrow.csv read + parquet write (zstd, 100k row groups) of the same player CSV, same run"
+    floor_is = "pyarrow.csv read + parquet write (zstd, 25k-row row groups) of the same player CSV, same run"
     return [
         row("import.full_match_s", imp["elapsed_s"], "s", size=size, reference=floor["elapsed_s"],
             reference_is=floor_is, target=TARGET_RATIO * floor["elapsed_s"], note=note),

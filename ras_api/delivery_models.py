@@ -88,6 +88,42 @@ class PlayerTracking(BaseModel):
     frames: list[TrackingFrame]
 
 
+class TrackingFrameColumns(BaseModel):
+    """One entry per frame, column by column."""
+
+    frame: list[int]
+    t: list[float]
+    period: list[int]
+    ball_x: list[float | None] = Field(description="null when the ball was not seen in this frame")
+    ball_y: list[float | None]
+    ball_z: list[float | None] = Field(description="height in metres")
+
+
+class TrackedPlayerColumns(BaseModel):
+    """One entry per player in a frame, column by column; `frame` says which frame."""
+
+    frame: list[int]
+    track_id: list[int]
+    team_side: list[str]
+    jersey_number: list[int | None]
+    x: list[float]
+    y: list[float]
+    speed_mps: list[float | None]
+
+
+class PlayerTrackingColumns(BaseModel):
+    """`application/vnd.ras.columnar+json`: the frames of `PlayerTracking` as two flat tables."""
+
+    recording_id: str
+    coordinate_system: CoordinateSystem
+    pitch: Pitch
+    fps: float
+    start_s: float
+    end_s: float
+    frames: TrackingFrameColumns
+    players: TrackedPlayerColumns
+
+
 class JerseyShare(BaseModel):
     jersey_number: int
     share: float = Field(description="share of the period's frames this number appears in, 0..1")

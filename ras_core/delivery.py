@@ -23,6 +23,7 @@ TEAM_SIDES = ("home", "away")
 TRACKING_SIDES = ("home", "away", "referee", "unknown")
 FRAME_COLUMNS = ("frame", "t", "period", "track_id", "team_side", "jersey_number", "x", "y", "speed_mps")
 FRAME_BALL_COLUMNS = ("ball_x", "ball_y", "ball_z")
+FRAME_PLAYER_COLUMNS = FRAME_COLUMNS[3:]  # track_id … speed_mps: one entry of a frame's `players`
 POSITION_DECIMALS = 4
 # What the API promises about numbers, for its OpenAPI description: one statement next to the
 # constants it quotes.
@@ -47,21 +48,13 @@ TOP_SPEED_SEPARATION_S = 5.0
 # --- player tracking ------------------------------------------------------------------------------
 
 
-def tracking_frames_json(table: pa.Table, team_side: str | None = None, jersey: int | None = None) -> str:
-    """Rows of a tracking window as a JSON array of frames: `[{"frame","t","period","ball","players"}]`.
+def tracking_frames(table: pa.Table, team_side: str | None = None, jersey: int | None = None) -> pl.DataFrame:
+    """Rows of a tracking window as frames: `frame, t, period, ball {x,y,z} | null, players [...]`.
 
     Frames are kept even when the player filters leave none of their players, so a client still gets
-    the ball and the clock. Polars groups and serialises in native code: 3x faster than dicts + json.
+    the ball and the clock. Polars groups in native code: 3x faster than dicts + json.
     """
-    rows = pl.from_arrow(table.select([*FRAME_COLUMNS, *FRAME_BALL_COLUMNS]))
-    assert isinstance(rows, pl.DataFrame)
-    # 1e-4 of a pitch is 1 cm: finer digits are tracking noise, and they are a third of the bytes.
-    rows = rows.with_columns(pl.col("x", "y", "ball_x", "ball_y").round(POSITION_DECIMALS))
-    wanted = pl.lit(True)
-    if team_side is not None:
-        wanted &= pl.col("team_side") == team_side
-    if jersey is not None:
-        wanted &= pl.col("jersey_number") == jersey
+    rows = _tracking_rows(table)
     ball = (
         pl.when(pl.col("ball_x").is_null())
         .then(None)
@@ -69,11 +62,82 @@ def tracking_frames_json(table: pa.Table, team_side: str | None = None, jersey: 
         .first()
         .alias("ball")
     )
-    players = pl.struct(*FRAME_COLUMNS[3:]).filter(wanted).alias("players")
-    frames = rows.group_by("frame", maintain_order=True).agg(
+    players = pl.struct(*FRAME_PLAYER_COLUMNS).filter(_wanted(team_side, jersey)).alias("players")
+    return rows.group_by("frame", maintain_order=True).agg(
         pl.col("t").first(), pl.col("period").first(), ball, players
     )
-    return frames.write_json()
+
+
+def tracking_frames_json(table: pa.Table, team_side: str | None = None, jersey: int | None = None) -> str:
+    """`tracking_frames` as a JSON array of frames, serialised by polars in native code."""
+    return tracking_frames(table, team_side, jersey).write_json()
+
+
+# The frames shape as Arrow: what `tracking_frames` holds, with the processed file's column types.
+_POSITION = pa.float32()
+TRACKING_FRAMES_SCHEMA = pa.schema(
+    [
+        ("frame", pa.int64()),
+        ("t", pa.float64()),
+        ("period", pa.int16()),
+        ("ball", pa.struct([("x", _POSITION), ("y", _POSITION), ("z", _POSITION)])),
+        (
+            "players",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("track_id", pa.int32()),
+                        ("team_side", pa.string()),
+                        ("jersey_number", pa.int16()),
+                        ("x", _POSITION),
+                        ("y", _POSITION),
+                        ("speed_mps", _POSITION),
+                    ]
+                )
+            ),
+        ),
+    ]
+)
+
+
+def tracking_frames_arrow(
+    table: pa.Table, team_side: str | None = None, jersey: int | None = None
+) -> pa.Table:
+    """`tracking_frames` as an Arrow table of `TRACKING_FRAMES_SCHEMA`."""
+    frames = tracking_frames(table, team_side, jersey).to_arrow(compat_level=pl.CompatLevel.oldest())
+    return frames.cast(TRACKING_FRAMES_SCHEMA)
+
+
+def tracking_columns(
+    table: pa.Table, team_side: str | None = None, jersey: int | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The same window as two flat tables: one row per frame (clock and ball) and one per player seen.
+
+    `frames` holds `frame, t, period, ball_x, ball_y, ball_z` (ball columns null when the ball was not
+    seen); `players` holds `frame` plus the player columns of the frames shape, filtered like it.
+    """
+    rows = _tracking_rows(table)
+    frames = rows.group_by("frame", maintain_order=True).agg(
+        pl.col("t", "period", *FRAME_BALL_COLUMNS).first()
+    )
+    players = rows.filter(_wanted(team_side, jersey)).select("frame", *FRAME_PLAYER_COLUMNS)
+    return frames, players
+
+
+def _tracking_rows(table: pa.Table) -> pl.DataFrame:
+    rows = pl.from_arrow(table.select([*FRAME_COLUMNS, *FRAME_BALL_COLUMNS]))
+    assert isinstance(rows, pl.DataFrame)
+    # 1e-4 of a pitch is 1 cm: finer digits are tracking noise, and they are a third of the bytes.
+    return rows.with_columns(pl.col("x", "y", "ball_x", "ball_y").round(POSITION_DECIMALS))
+
+
+def _wanted(team_side: str | None, jersey: int | None) -> pl.Expr:
+    wanted = pl.lit(True)
+    if team_side is not None:
+        wanted &= pl.col("team_side") == team_side
+    if jersey is not None:
+        wanted &= pl.col("jersey_number") == jersey
+    return wanted
 
 
 def jersey_numbers(rows: pl.DataFrame) -> list[dict[str, Any]]:

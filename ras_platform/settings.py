@@ -8,6 +8,7 @@ the embedded default tokens.
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +47,10 @@ class Settings(BaseSettings):
 
     # The delivery + callback API, as EMA and clients reach it (callback and presigned URLs).
     api_base_url: str = "http://127.0.0.1:8080"
+    # API worker processes (`python -m ras_api`); unset: one per CPU this process may run on. Each
+    # worker holds its own application cache. In a container limited to fewer CPUs than the node
+    # has, set it to the limit.
+    api_workers: int | None = None
     # Dagster's webserver, for launching runs through its GraphQL API.
     dagster_url: str = "http://127.0.0.1:3000"
     dagster_location_name: str = "ras"
@@ -111,6 +116,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'ras.sqlite').absolute()}"
+
+    @property
+    def api_worker_count(self) -> int:
+        return self.api_workers or len(os.sched_getaffinity(0))
 
     @property
     def objects_dir(self) -> Path:

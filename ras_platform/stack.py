@@ -209,8 +209,9 @@ class Stack:
             ProcessSpec(
                 "api",
                 [
-                    str(BIN / "uvicorn"),
-                    "ras_api.app:app",
+                    sys.executable,
+                    "-m",
+                    "ras_api",  # uvicorn with one worker per CPU (settings.api_worker_count)
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -307,7 +308,12 @@ class Stack:
         workers, as runs on ECS or Kubernetes outlive a daemon. `stop` reaps what is left."""
         process = self.processes.pop(name, None)
         if process and process.poll() is None:
-            process.send_signal(sig)
+            if name == "api":
+                # The API's workers share its listening socket and die with it, as in a crashed
+                # container; left alone they would keep the port from the restarted API.
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
             process.wait(timeout=30)
         if process:
             self.orphan_groups.append(process.pid)

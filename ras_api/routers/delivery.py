@@ -4,18 +4,20 @@ job's state, conditional GETs and the application cache. Not a router itself.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request, Response
+from fastapi.responses import StreamingResponse
 
-from ras_api.caching import ResponseCache, caching_headers, etag_matches, not_modified, strong_etag
+from ras_api import formats
+from ras_api.caching import ResponseCache, etag_matches, strong_etag
 from ras_api.deps import ExistingRecording, PlatformDep
 from ras_api.problems import PROBLEM_JSON, Problem
 from ras_core import catalogue
@@ -24,7 +26,7 @@ from ras_core.states import JobState
 from ras_platform.object_store import ObjectInfo
 from ras_platform.platform import Platform
 
-JSON = "application/json"
+JSON = formats.JSON
 _PROBLEM_SCHEMA = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
@@ -74,6 +76,28 @@ class ProcessedObject:
     key: str
     etag: str
     path: Path  # a local file holding exactly the bytes of `etag`
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One representation of a delivery response: its media type and content coding decide its bytes,
+    so each has its own strong ETag (RFC 9110 8.8.3) and its own application cache entry."""
+
+    etag: str  # of the identity-coded body
+    cache_key: tuple[Any, ...]
+    media_type: str
+    coding: str | None  # the coding the client prefers; small bodies are still sent as they are
+    cache_control: str
+    vary: str
+
+    def etag_for(self, coding: str | None) -> str:
+        return self.etag if coding is None else f'{self.etag[:-1]}-{coding}"'
+
+    def headers(self, coding: str | None, *, with_encoding: bool = True) -> dict[str, str]:
+        headers = {"ETag": self.etag_for(coding), "Cache-Control": self.cache_control, "Vary": self.vary}
+        if coding is not None and with_encoding:
+            headers["Content-Encoding"] = coding
+        return headers
 
 
 @dataclass(frozen=True)
@@ -133,20 +157,67 @@ class Delivery:
         build: Callable[[], Any],
     ) -> Response:
         """A conditional, cached JSON response; `build` runs only when neither answers."""
-        etag = self.etag(objects, endpoint, params)
-        if etag_matches(self.request, etag):
-            return not_modified(etag, cache_control)
-        key = (self.recording_id, endpoint, tuple(o.etag for o in objects), tuple(sorted(params.items())))
-        body = self.cache.get_or_compute(key, lambda: json_bytes(build()))
-        return Response(body, media_type=JSON, headers=caching_headers(etag, cache_control))
+        variant = self.variant(objects, endpoint, params, cache_control)
+        if (unchanged := self.not_modified(variant)) is not None:
+            return unchanged
+        return self.cached(variant, lambda: formats.json_bytes(build()))
+
+    def variant(
+        self,
+        objects: tuple[ProcessedObject, ...],
+        endpoint: str,
+        params: Mapping[str, Any],
+        cache_control: str,
+        media_type: str = JSON,
+        vary: str = "Accept-Encoding",
+    ) -> Variant:
+        """The representation this request asks for: media type, content coding and validators."""
+        # The default JSON keeps the ETag it had before other media types were offered.
+        keyed = dict(params) if media_type == JSON else {**params, "media_type": media_type}
+        return Variant(
+            etag=self.etag(objects, endpoint, keyed),
+            cache_key=(
+                self.recording_id,
+                endpoint,
+                tuple(o.etag for o in objects),
+                tuple(sorted(keyed.items())),
+            ),
+            media_type=media_type,
+            coding=formats.content_coding(self.request.headers.get("accept-encoding")),
+            cache_control=cache_control,
+            vary=vary,
+        )
+
+    def not_modified(self, variant: Variant) -> Response | None:
+        """A 304 when If-None-Match names this representation, in whichever coding it was sent."""
+        for coding in dict.fromkeys((variant.coding, None)):
+            etag = variant.etag_for(coding)
+            if etag_matches(self.request, etag):
+                return Response(status_code=304, headers=variant.headers(coding, with_encoding=False))
+        return None
+
+    def cached(self, variant: Variant, build: Callable[[], bytes]) -> Response:
+        """The body from the application cache (or `build`), compressed when large and accepted."""
+        body = self.cache.get_or_compute(variant.cache_key, build)
+        coding = variant.coding if len(body) >= formats.MIN_COMPRESSED_BYTES else None
+        if coding is not None:
+            identity = body
+            body = self.cache.get_or_compute(
+                (*variant.cache_key, coding), lambda: formats.compress(identity, coding)
+            )
+        return Response(body, media_type=variant.media_type, headers=variant.headers(coding))
+
+    def streamed(self, variant: Variant, chunks: Iterable[bytes]) -> StreamingResponse:
+        """A body too long to hold, sent chunk by chunk (and compressed chunk by chunk)."""
+        if variant.coding is not None:
+            chunks = formats.compress_stream(chunks, variant.coding)
+        return StreamingResponse(
+            chunks, media_type=variant.media_type, headers=variant.headers(variant.coding)
+        )
 
     def read_document(self, obj: ProcessedObject) -> dict[str, Any]:
         """A processed JSON document, its `recording_id` set to the path's (duplicates share bytes)."""
-        return {**json.loads(obj.path.read_bytes()), "recording_id": self.recording_id}
-
-
-def json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        return {**orjson.loads(obj.path.read_bytes()), "recording_id": self.recording_id}
 
 
 def delivery(request: Request, recording: ExistingRecording, platform: PlatformDep) -> Delivery:

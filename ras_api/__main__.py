@@ -1,0 +1,36 @@
+"""`python -m ras_api`: the delivery + callback API under uvicorn, one worker process per CPU.
+
+A cold delivery request is CPU work (parquet decoding, encoding, compression) done while holding
+Python's GIL, so one process serves one core; `RAS_API_WORKERS` sets the count (settings.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from ras_platform.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ras_api", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-* headers")
+    parser.add_argument("--forwarded-allow-ips", default=None)
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        "ras_api.app:app",
+        host=args.host,
+        port=args.port,
+        workers=get_settings().api_worker_count,
+        log_level=args.log_level,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+    )
+
+
+if __name__ == "__main__":
+    main()
