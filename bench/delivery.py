@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ import httpx
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from fastapi import FastAPI, Response
+
+from bench.throughput import CpuSampler
 
 SIZES = {"small": 600.0, "full": 5760.0}  # match duration in seconds, at 25 fps
 FPS = 25.0
@@ -137,8 +140,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int  # the process whose CPU (its workers' included) a request costs
+
+
 @contextmanager
-def uvicorn(app: str, env: dict[str, str]) -> Iterator[str]:
+def uvicorn(app: str, env: dict[str, str]) -> Iterator[Server]:
     """`app` under uvicorn in one process: the naive handler."""
     port = _free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
@@ -147,7 +156,7 @@ def uvicorn(app: str, env: dict[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def api(env: dict[str, str]) -> Iterator[str]:
+def api(env: dict[str, str]) -> Iterator[Server]:
     """The API as the stack runs it: `python -m ras_api`, one worker per CPU."""
     port = _free_port()
     command = [sys.executable, "-m", "ras_api", "--host", "127.0.0.1", "--port", str(port)]
@@ -156,13 +165,13 @@ def api(env: dict[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def _serving(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
+def _serving(command: list[str], port: int, env: dict[str, str]) -> Iterator[Server]:
     repo = Path(__file__).resolve().parents[1]
     process = subprocess.Popen(command, env={**os.environ, **env}, cwd=repo, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
-        yield base
+        yield Server(base, process.pid)
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the API's workers too
         process.wait(timeout=30)
@@ -200,7 +209,7 @@ def latencies_ms(url: str, starts: list[float], headers: dict[str, str] | None =
 
 async def _throughput(
     url: str, starts: list[float], seconds: float, clients: int, headers: dict[str, str]
-) -> float:
+) -> tuple[int, float]:
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -218,13 +227,29 @@ async def _throughput(
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(timeout=120, limits=limits, headers={**IDENTITY, **headers}) as client:
         await asyncio.gather(*(worker(client, n) for n in range(clients)))
-    return done / (time.perf_counter() - began)
+    return done, time.perf_counter() - began
 
 
-def requests_per_s(
-    url: str, starts: list[float], seconds: float = THROUGHPUT_SECONDS, headers: dict[str, str] | None = None
-) -> float:
-    return asyncio.run(_throughput(url, starts, seconds, CLIENTS, headers or {}))
+@dataclass(frozen=True)
+class Load:
+    requests_per_s: float
+    server_cpu_ms: float  # per request: what bounds req/s on an idle machine (cores * 1000 / this)
+
+
+def load(
+    server: Server,
+    url: str,
+    starts: list[float],
+    seconds: float = THROUGHPUT_SECONDS,
+    headers: dict[str, str] | None = None,
+) -> Load:
+    """16 clients for `seconds`, with the server's CPU measured from /proc while they run: on a
+    shared machine req/s follows the neighbours' load, CPU per request much less so."""
+    sampler = CpuSampler({server.pid: "server"})
+    sampler.start()
+    done, elapsed = asyncio.run(_throughput(url, starts, seconds, CLIENTS, headers or {}))
+    cpu_s = sampler.stop().get("server", 0.0)
+    return Load(done / elapsed, cpu_s * 1000 / max(done, 1))
 
 
 def _p(values: list[float], q: float) -> float:
@@ -247,43 +272,65 @@ def measure(size: str, root: Path) -> list[dict[str, Any]]:
     duration = SIZES[size]
     env = {"RAS_DATA_DIR": str(root), "BENCH_PLAYER_CSV": str(paths["player_csv"]),
            "BENCH_BALL_CSV": str(paths["ball_csv"])}  # fmt: skip
-    with api(env) as api_base, uvicorn("bench.delivery:naive_app", env) as naive:
-        url = f"{api_base}/recordings/rec-{size}/player-tracking"
-        naive_url = f"{naive}/naive/player-tracking"
+    with api(env) as server, uvicorn("bench.delivery:naive_app", env) as naive_server:
+        url = f"{server.base}/recordings/rec-{size}/player-tracking"
+        naive_url = f"{naive_server.base}/naive/player-tracking"
         latencies_ms(url, _windows(duration, 10, seed=0))  # warm-up: imports, file cache
         cold = latencies_ms(url, _windows(duration, LATENCY_REQUESTS, seed=1))
         cold_arrow = latencies_ms(url, _windows(duration, LATENCY_REQUESTS, seed=11), ARROW)
         repeated = _windows(duration, 20, seed=2)
         latencies_ms(url, repeated)  # fill the application cache
         cached = latencies_ms(url, repeated * (LATENCY_REQUESTS // len(repeated)))
-        rps_cold = requests_per_s(url, _windows(duration, 20_000, seed=3))
-        rps_cached = requests_per_s(url, repeated)
-        rps_formats = {
-            name: requests_per_s(url, _windows(duration, 20_000, seed=seed), headers=headers)
+        cold_load = load(server, url, _windows(duration, 20_000, seed=3))
+        cached_load = load(server, url, repeated)
+        format_loads = {
+            name: load(server, url, _windows(duration, 20_000, seed=seed), headers=headers)
             for name, seed, headers in (("columnar", 6, COLUMNAR), ("arrow", 7, ARROW), ("br", 8, BROTLI))
         }
         naive_times = latencies_ms(naive_url, _windows(duration, NAIVE_REQUESTS, seed=4))
-        naive_rps = requests_per_s(naive_url, _windows(duration, 64, seed=5), seconds=THROUGHPUT_SECONDS)
+        naive_load = load(naive_server, naive_url, _windows(duration, 64, seed=5))
     naive_p50, naive_p95 = _p(naive_times, 50), _p(naive_times, 95)
-    workers = f"the API as the stack runs it: python -m ras_api, {_api_workers(env)} worker(s)"
+    naive_rps = naive_load.requests_per_s
+    workers = _api_workers(env)
     rows = [
         _row("delivery.window_p50_ms", _p(cold, 50), "ms", naive_p50, None, size),
         _row("delivery.window_p95_ms", _p(cold, 95), "ms", naive_p95, TARGET_P95_MS, size),
         _row("delivery.window_p95_ms_arrow", _p(cold_arrow, 95), "ms", naive_p95, TARGET_P95_MS, size),
         _row("delivery.window_p95_ms_cached", _p(cached, 95), "ms", naive_p95, TARGET_P95_MS, size),
-        _row("delivery.rps_16", rps_cold, "req/s", naive_rps, TARGET_RPS, size, higher_is_better=True),
+        _row("delivery.rps_16", cold_load.requests_per_s, "req/s", naive_rps, TARGET_RPS, size, True),
         _row(
-            "delivery.rps_16_cached", rps_cached, "req/s", naive_rps, TARGET_RPS, size, higher_is_better=True
+            "delivery.rps_16_cached", cached_load.requests_per_s, "req/s", naive_rps, TARGET_RPS, size, True
         ),
         *(
-            _row(f"delivery.rps_16_{name}", rps, "req/s", naive_rps, TARGET_RPS, size, higher_is_better=True)
-            for name, rps in rps_formats.items()
+            _row(
+                f"delivery.rps_16_{name}", measured.requests_per_s, "req/s", naive_rps, TARGET_RPS, size, True
+            )
+            for name, measured in format_loads.items()
+        ),
+        _row(
+            "delivery.server_cpu_ms", cold_load.server_cpu_ms, "cpu-ms", naive_load.server_cpu_ms, None, size
+        ),
+        *(
+            _row(
+                f"delivery.server_cpu_ms_{name}",
+                measured.server_cpu_ms,
+                "cpu-ms",
+                cold_load.server_cpu_ms,
+                None,
+                size,
+            )
+            for name, measured in (("cached", cached_load), *format_loads.items())
         ),
         _row("delivery.naive_csv_p95_ms", naive_p95, "ms", None, None, size),
     ]
+    cpu_bound = workers * 1000 / cold_load.server_cpu_ms if cold_load.server_cpu_ms else float("nan")
     notes = {
         "delivery.window_p50_ms": "distinct 10-s windows (every request computed), default JSON, identity "
-        f"coding; {workers}",
+        f"coding; the API as the stack runs it (python -m ras_api, {workers} worker(s))",
+        "delivery.server_cpu_ms": "CPU of the API's processes per cold request (default JSON) during the "
+        f"16-client run, from /proc; reference: the naive handler's. {workers} idle cores would serve "
+        f"{cpu_bound:.0f} req/s at this cost",
+        "delivery.server_cpu_ms_cached": "the other server_cpu_ms rows: reference = the cold default JSON's",
         "delivery.rps_16_columnar": "Accept: application/vnd.ras.columnar+json, distinct windows",
         "delivery.rps_16_arrow": "Accept: application/vnd.apache.arrow.stream, distinct windows",
         "delivery.rps_16_br": "default JSON, Accept-Encoding: br (quality 1), distinct windows, decoded",

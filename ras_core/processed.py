@@ -72,9 +72,10 @@ def write_parquet(table: pa.Table, path: Path, metadata: dict[str, Any]) -> None
     )
 
 
-def read_parquet_metadata(path: Path) -> dict[str, Any]:
-    """The `ras` entry of a processed parquet file, without reading any data."""
-    metadata = pq.read_schema(path).metadata or {}
+def read_parquet_metadata(path: Path, footer: pq.FileMetaData | None = None) -> dict[str, Any]:
+    """The `ras` entry of a processed parquet file, without reading any data (nor the footer, when
+    the parsed `footer` is given)."""
+    metadata = (footer.metadata if footer is not None else pq.read_schema(path).metadata) or {}
     return json.loads(metadata[METADATA_KEY]) if METADATA_KEY in metadata else {}
 
 
@@ -98,19 +99,25 @@ def read_tracking_window(
     period: int | None = None,
     team_side: str | None = None,
     jersey_number: int | None = None,
+    metadata: pq.FileMetaData | None = None,
 ) -> pa.Table:
-    """Rows with start_s <= t < end_s (plus optional filters), reading only the row groups needed."""
-    parquet = pq.ParquetFile(path)
+    """Rows with start_s <= t < end_s (plus optional filters), reading only the row groups needed.
+
+    `metadata`, the file's parsed footer, saves parsing it again (a reader serving many windows of
+    one file keeps it).
+    """
+    parquet = pq.ParquetFile(path, metadata=metadata)
     groups = row_groups_in_window(parquet, start_s, end_s)
-    condition = (pc.field("t") >= start_s) & (pc.field("t") < end_s)
-    for name, value in (("period", period), ("team_side", team_side), ("jersey_number", jersey_number)):
-        if value is not None:
-            condition &= pc.field(name) == value
     wanted = list(columns) if columns is not None else parquet.schema_arrow.names
     # Filter columns are read even when not asked for, then dropped.
     needed = list(dict.fromkeys([*wanted, *_filter_columns(period, team_side, jersey_number)]))
     table = parquet.read_row_groups(groups, columns=needed) if groups else parquet.schema_arrow.empty_table()
-    return table.filter(condition).select(wanted)
+    # Compute kernels, not a dataset expression: the expression goes through Acero, 6x slower here.
+    mask = pc.and_(pc.greater_equal(table["t"], start_s), pc.less(table["t"], end_s))
+    for name, value in (("period", period), ("team_side", team_side), ("jersey_number", jersey_number)):
+        if value is not None:
+            mask = pc.and_(mask, pc.equal(table[name], value))
+    return table.filter(mask).select(wanted)
 
 
 def _filter_columns(period: int | None, team_side: str | None, jersey_number: int | None) -> list[str]:

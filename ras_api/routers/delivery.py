@@ -220,7 +220,8 @@ class Delivery:
         return {**orjson.loads(obj.path.read_bytes()), "recording_id": self.recording_id}
 
 
-def delivery(request: Request, recording: ExistingRecording, platform: PlatformDep) -> Delivery:
+async def delivery(request: Request, recording: ExistingRecording, platform: PlatformDep) -> Delivery:
+    # async: nothing here blocks, so no threadpool hop (deps.py)
     return Delivery(request, platform, recording, response_cache(request))
 
 
