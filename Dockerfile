@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for the whole platform; the command picks the role:
 #   code location (default CMD)   dagster code-server start -h 0.0.0.0 -p 4000 -m ras_assets.definitions
-#   delivery + callback API       uvicorn ras_api.app:app --host 0.0.0.0 --port 8080 --proxy-headers
+#   delivery + callback API       python -m ras_api --host 0.0.0.0 --port 8080 --proxy-headers
 #   Dagster webserver (ECS)       dagster-webserver -h 0.0.0.0 -p 3000 -w /opt/dagster/dagster_home/workspace.yaml
 #   Dagster daemon (ECS)          dagster-daemon run -w /opt/dagster/dagster_home/workspace.yaml
 #   run workers                   started by the run launcher (`dagster api execute_run ...`)

@@ -7,9 +7,13 @@ Python's GIL, so one process serves one core; `RAS_API_WORKERS` sets the count (
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import tempfile
 
 import uvicorn
 
+from ras_api.metrics import MULTIPROCESS_DIR_ENV
 from ras_platform.settings import get_settings
 
 
@@ -21,15 +25,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-* headers")
     parser.add_argument("--forwarded-allow-ips", default=None)
     args = parser.parse_args(argv)
-    uvicorn.run(
-        "ras_api.app:app",
-        host=args.host,
-        port=args.port,
-        workers=get_settings().api_worker_count,
-        log_level=args.log_level,
-        proxy_headers=args.proxy_headers,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-    )
+    workers = get_settings().api_worker_count
+    metrics_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROCESS_DIR_ENV):
+        # Workers inherit it: their HTTP metrics go to files there, and /metrics sums them. A fresh
+        # directory per start: files left by an earlier start would be summed too.
+        metrics_dir = os.environ[MULTIPROCESS_DIR_ENV] = tempfile.mkdtemp(prefix="ras-api-metrics-")
+    try:
+        uvicorn.run(
+            "ras_api.app:app",
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            log_level=args.log_level,
+            proxy_headers=args.proxy_headers,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ The state-store figures are cached for `READ_TTL_S`, so several scrapers cost on
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ras_core import catalogue
@@ -31,6 +33,8 @@ from ras_platform.db.readings import OperationsReading, QueueReading
 from ras_platform.state_store import StateStore, read_operations
 
 READ_TTL_S = 5.0
+# prometheus_client's multiprocess mode: read when the first metric is built, so set before import.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CALLBACK_ROUTE = "/recordings/{recording_id}/jobs/callback"
 # Delivery answers in milliseconds from cache, up to seconds for a long tracking window.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -211,11 +215,20 @@ class HttpMetrics:
 
 
 def install_metrics(app: FastAPI, store: Callable[[], StateStore]) -> CollectorRegistry:
-    """Add the middleware and `GET /metrics`; one registry per app (tests build many apps)."""
+    """Add the middleware and `GET /metrics`; one registry per app (tests build many apps).
+
+    Under several API workers (`python -m ras_api` sets `PROMETHEUS_MULTIPROC_DIR`), each worker
+    writes its HTTP figures to files in that directory and a scrape, whichever worker answers it,
+    sums every worker's: one worker's own counters would jump between scrapes.
+    """
     registry = CollectorRegistry()
-    ProcessCollector(registry=registry)
+    if os.environ.get(MULTIPROCESS_DIR_ENV):
+        MultiProcessCollector(registry)
+        app.add_middleware(HttpMetrics, figures=HttpFigures(CollectorRegistry()))  # values go to files
+    else:
+        ProcessCollector(registry=registry)
+        app.add_middleware(HttpMetrics, figures=HttpFigures(registry))
     registry.register(PlatformCollector(store))
-    app.add_middleware(HttpMetrics, figures=HttpFigures(registry))
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
     def metrics() -> Response:
