@@ -172,10 +172,10 @@ def _head(delivery: Delivery, source: Source, window: Window) -> dict[str, Any]:
     }
 
 
-def _chunks(source: Source, window: Window) -> Iterator[pa.Table]:
+def _window_tables(source: Source, window: Window) -> Iterator[pa.Table]:
     """The window's rows, `STREAM_CHUNK_S` at a time: a frame has one time, so it is in one chunk."""
     # A counted loop: however the floats round, it ends after at most MAX_WINDOW_S / STREAM_CHUNK_S chunks.
-    for chunk_start, chunk_end in _chunk_bounds(window):
+    for chunk_start, chunk_end in _chunks(window):
         yield read_tracking_window(
             source.path,
             chunk_start,
@@ -186,7 +186,7 @@ def _chunks(source: Source, window: Window) -> Iterator[pa.Table]:
         )
 
 
-def _chunk_bounds(window: Window) -> list[tuple[float, float]]:
+def _chunks(window: Window) -> list[tuple[float, float]]:
     """[start, end) cut into STREAM_CHUNK_S pieces; the last ends exactly at `window.end`."""
     count = min(math.ceil((window.end - window.start) / STREAM_CHUNK_S), _MAX_CHUNKS)
     bounds = [window.start + i * STREAM_CHUNK_S for i in range(count)] + [window.end]
@@ -197,7 +197,7 @@ def _json_chunks(head: dict[str, Any], source: Source, window: Window) -> Iterat
     """The JSON document in pieces: the head, then the frames of one chunk of the window at a time."""
     yield formats.json_bytes(head)[:-1] + b',"frames":['
     first = True
-    for table in _chunks(source, window):
+    for table in _window_tables(source, window):
         frames = transforms.tracking_frames_json(table, window.side, window.jersey)[1:-1]
         if frames:
             yield (b"" if first else b",") + frames.encode()
@@ -208,14 +208,14 @@ def _json_chunks(head: dict[str, Any], source: Source, window: Window) -> Iterat
 def _arrow_chunks(head: dict[str, Any], source: Source, window: Window) -> Iterator[bytes]:
     tables = (
         transforms.tracking_frames_arrow(table, window.side, window.jersey)
-        for table in _chunks(source, window)
+        for table in _window_tables(source, window)
     )
     return formats.arrow_stream(head, transforms.TRACKING_FRAMES_SCHEMA, tables)
 
 
 def _columnar(head: dict[str, Any], source: Source, window: Window) -> bytes:
     # Column arrays span the whole window, so this shape is built whole even for long windows.
-    table = pa.concat_tables(_chunks(source, window))
+    table = pa.concat_tables(_window_tables(source, window))
     frames, players = transforms.tracking_columns(table, window.side, window.jersey)
     return formats.columnar_json(head, {"frames": frames, "players": players})
 
