@@ -3,8 +3,10 @@
 The marts read every recording's processed files in place (DuckDB over globs) and are rebuilt whole,
 so they are not partitioned. dbt sources name their processed asset (`meta.dagster.asset_key` in
 `dbt/models/sources.yml`), so the asset graph reads processed → marts, and dbt tests become asset
-checks. Nothing materializes them automatically: they are built on demand (UI, `dagster asset
-materialize --select group:marts`) or by a schedule an operator adds, never from a sensor or the API.
+checks. They keep up by themselves: `MARTS_AUTOMATION` rebuilds them after processed data changed,
+at most once per `MARTS_REFRESH_CRON` tick (the `marts_automation` sensor evaluates it), and they can
+be built on demand too (UI, `dagster asset materialize --select group:marts`). Each build records
+the marts' column schemas and row counts in their materialization metadata.
 
 They are a code location of their own (`defs` below, `ras_marts` in workspace.yaml): importing
 dagster-dbt (which imports dbt-core) costs ~2 s of CPU per process, and the main location's run
@@ -16,10 +18,22 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from dagster import AssetExecutionContext, ConfigurableResource, Definitions, Failure, in_process_executor
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster import (
+    AssetExecutionContext,
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    ConfigurableResource,
+    DefaultSensorStatus,
+    Definitions,
+    Failure,
+    in_process_executor,
+)
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from filelock import FileLock
 
 from ras_platform.settings import Settings, get_settings
@@ -81,14 +95,54 @@ class MartsWarehouseResource(ConfigurableResource):
         return json.dumps({"marts_db": self.database_path, "objects_dir": self.objects_dir})
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
+# Rebuild after any processed asset (any recording) changed, but at most once per tick: a busy
+# platform imports every few seconds, and a full rebuild of every mart each time would not keep up.
+# Not `eager()`: it waits while any dependency partition is missing, and a failed recording's
+# partitions stay missing for good.
+MARTS_REFRESH_CRON = "*/5 * * * *"
+MARTS_AUTOMATION = (
+    AutomationCondition.any_deps_updated().since_last_handled()
+    & AutomationCondition.cron_tick_passed(MARTS_REFRESH_CRON).since_last_handled()
+    & ~AutomationCondition.in_progress()
+).with_label(f"after processed data changed, at most every tick of {MARTS_REFRESH_CRON}")
+
+
+class MartsTranslator(DagsterDbtTranslator):
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> AutomationCondition | None:
+        return MARTS_AUTOMATION if dbt_resource_props["resource_type"] == "model" else None
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=MartsTranslator())
 def marts(context: AssetExecutionContext, dbt: DbtCliResource, marts_warehouse: MartsWarehouseResource):
-    """Build the dbt marts and run their tests (reported as asset checks)."""
+    """Build the dbt marts and run their tests (reported as asset checks); each mart's materialization
+    carries its column schema (`dagster/column_schema`) and row count (`dagster/row_count`)."""
     Path(marts_warehouse.database_path).parent.mkdir(parents=True, exist_ok=True)
     # Run artifacts (manifest, run results, log) in a temporary folder, not one more under dbt/target.
     with tempfile.TemporaryDirectory(prefix="ras-marts-") as target:
         args = ["build", "--vars", marts_warehouse.dbt_vars()]
-        yield from dbt.cli(args, context=context, target_path=Path(target)).stream()
+        invocation = dbt.cli(args, context=context, target_path=Path(target))
+        # Column lineage would parse every model's SQL with sqlglot on each build: schemas are enough.
+        yield from invocation.stream().fetch_row_counts().fetch_column_metadata(with_column_lineage=False)
+        _release_warehouse(invocation)
+
+
+def _release_warehouse(invocation: Any) -> None:
+    """Close the DuckDB file the metadata queries opened in this process: DuckDB refuses another
+    connection to a file with a different configuration (a reader's read_only) while one is open."""
+    if invocation.adapter is not None:
+        invocation.adapter.cleanup_connections()
+        environment = getattr(type(invocation.adapter.connections), "_ENV", None)
+        if environment is not None:
+            environment.close()
+
+
+marts_automation = AutomationConditionSensorDefinition(
+    "marts_automation",
+    target=AssetSelection.assets(marts),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates the marts' automation condition: rebuild after processed data changed.",
+)
 
 
 def marts_resources(settings: Settings) -> dict[str, ConfigurableResource]:
@@ -101,4 +155,9 @@ def marts_resources(settings: Settings) -> dict[str, ConfigurableResource]:
     }
 
 
-defs = Definitions(assets=[marts], resources=marts_resources(get_settings()), executor=in_process_executor)
+defs = Definitions(
+    assets=[marts],
+    sensors=[marts_automation],
+    resources=marts_resources(get_settings()),
+    executor=in_process_executor,
+)

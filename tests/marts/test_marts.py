@@ -118,3 +118,46 @@ def test_player_physical_and_team_match_stats_agree_with_the_processed_files(bui
     assert set(teams) == {"home", "away"}  # match details only exist for the fixture recording
     assert teams["home"]["passes"] == details["home"]["passes"]
     assert (teams["away"]["goals_for"], teams["away"]["goals_against"]) == (1, 0)
+
+
+def test_each_mart_records_its_column_schema_and_row_count(built) -> None:
+    _, _, _, result = built
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        assert metadata["dagster/row_count"].value >= 1, event.asset_key
+        columns = {column.name: column.type for column in metadata["dagster/column_schema"].value.columns}
+        assert "recording_id" in columns, (event.asset_key, columns)
+
+
+def test_marts_rebuild_after_processed_data_changed_at_most_once_per_tick() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dagster import AssetMaterialization, AssetSpec, Definitions, evaluate_automation_conditions
+
+    from ras_assets.marts import marts_resources
+    from ras_assets.partitions import recordings_partitions
+    from ras_platform.settings import Settings
+
+    upstream = [
+        AssetSpec(key, partitions_def=recordings_partitions)
+        for key in {dep.asset_key for spec in marts.specs for dep in spec.deps}
+    ]
+    defs = Definitions(assets=[marts, *upstream], resources=marts_resources(Settings()))
+    start = datetime(2026, 11, 29, 9, 1, tzinfo=UTC)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("recordings", ["rec-1"])
+
+        def tick(at: datetime, cursor=None):  # type: ignore[no-untyped-def]
+            return evaluate_automation_conditions(defs, instance, evaluation_time=at, cursor=cursor)
+
+        first = tick(start)
+        assert first.total_requested == 0  # nothing changed
+        instance.report_runless_asset_event(AssetMaterialization("events", partition="rec-1"))
+        same_tick = tick(start + timedelta(minutes=1), first.cursor)
+        assert same_tick.total_requested == 0  # changed, but the 5-minute tick has not passed
+        next_tick = tick(start + timedelta(minutes=5), same_tick.cursor)
+        readers = {spec.key for spec in marts.specs if AssetKey("events") in {d.asset_key for d in spec.deps}}
+        requested = {spec.key for spec in marts.specs if next_tick.get_num_requested(spec.key)}
+        assert readers and requested == readers and next_tick.total_requested == len(readers)
+        quiet = tick(start + timedelta(minutes=11), next_tick.cursor)
+        assert quiet.total_requested == 0  # nothing changed since
