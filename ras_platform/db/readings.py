@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, and_, func, select
 
 from ras_platform.db.schema import callback_inbox, job_states, outbox, state_changes
 
@@ -64,6 +64,8 @@ def read_operations(conn: Connection) -> OperationsReading:
 def _queue(conn: Connection, table: Table, *, done: str, arrived: str) -> QueueReading:
     # Both tables have a partial index on id over the rows not yet done: the oldest is the lowest id.
     not_done = table.c[done].is_(None)
+    if "quarantined_at" in table.c:  # set aside in dead_letters: counted by ras_quarantined_rows instead
+        not_done = and_(not_done, table.c.quarantined_at.is_(None))
     waiting = conn.scalar(select(func.count()).select_from(table).where(not_done)) or 0
     oldest = conn.scalar(select(table.c[arrived]).where(not_done).order_by(table.c.id).limit(1))
     return QueueReading(waiting, oldest)

@@ -320,3 +320,16 @@ def test_a_quarantined_callback_shows_in_the_logs_with_its_reason(api: Api) -> N
     [letter] = logs["dead_letters"]
     assert letter["state"] == "quarantined" and letter["row_id"] == 42
     assert letter["reason"] == "ValueError: NUL in reason"
+
+
+def test_quarantined_rows_are_a_metric(api: Api) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    api.platform.state_store.dead_letters.quarantine_now("outbox", 7, RUNNING_ID, "ValidationException")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(api.client.get("/metrics").text)
+        for s in family.samples
+    }
+    assert samples[("ras_quarantined_rows", (("source", "outbox"),))] == 1
+    assert samples[("ras_quarantined_rows", (("source", "callback_inbox"),))] == 0
