@@ -22,6 +22,7 @@ from ras_core.quality import QualityThresholds
 EMBEDDED_ZOLA_TOKEN = "zola-dev-token"
 EMBEDDED_EMA_TOKEN = "ema-dev-token"
 EMBEDDED_SIGNING_KEY = "embedded-signing-key"
+MIN_SECRET_BYTES = 32  # production tokens and signing key
 
 
 class Settings(BaseSettings):
@@ -109,8 +110,25 @@ class Settings(BaseSettings):
             unset = [name for name, is_default in defaults.items() if is_default]
             if unset:
                 raise ValueError(f"production profile refuses the embedded default for {', '.join(unset)}")
+            # An empty key still signs URLs, and a short token can be guessed: 32 bytes or more.
+            short = [
+                name
+                for name, secret in (
+                    ("RAS_ZOLA_TOKEN", self.zola_token),
+                    ("RAS_EMA_TOKEN", self.ema_token),
+                    ("RAS_SIGNING_KEY", self.signing_key),
+                )
+                if len(secret.strip().encode()) < MIN_SECRET_BYTES
+            ]
+            if short:
+                raise ValueError(
+                    f"production profile needs at least {MIN_SECRET_BYTES} bytes in {', '.join(short)}"
+                )
             if self.database_url is None:
                 raise ValueError("production profile needs RAS_DATABASE_URL (PostgreSQL)")
+            if self.object_store == "local":
+                # The local store lives on one machine's disk and serves its own presigned URLs.
+                raise ValueError("production profile needs RAS_OBJECT_STORE=s3, not the local object store")
         return self
 
     @cached_property
