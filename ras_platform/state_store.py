@@ -428,7 +428,8 @@ class StateStore:
 
         Each copied job is one applied change-log row of source `api` on the target, so the target's
         log explains its state and replays to it. Repeating the copy changes nothing. Refused while a
-        source job is in flight: its outputs are not there to copy yet.
+        source job is in flight (its outputs are not there to copy yet) or a target job is (it would
+        land on the copy).
         """
         if source_id == target_id:
             raise ValueError("a recording cannot be copied onto itself")
@@ -441,6 +442,11 @@ class StateStore:
             if busy:
                 raise RecordingBusy(f"{source_id} has jobs in flight: {', '.join(busy)}")
             target_jobs = sql.job_rows(conn, target_id)
+            # Overwriting a job EMA or an import is still working on would let its callbacks and
+            # outputs land on the copied state: the target's jobs must be idle too (force or not).
+            target_busy = [s.job_type for s in target_jobs.values() if s.state in IN_FLIGHT]
+            if target_busy:
+                raise RecordingBusy(f"{target_id} has jobs in flight: {', '.join(target_busy)}")
             for name in catalogue.job_type_names():
                 if name in source_jobs and name in target_jobs:
                     _copy_job(conn, source_jobs[name], target_jobs[name])

@@ -129,14 +129,15 @@ def _copy_objects(store: ObjectStore, source_id: str, target_id: str) -> tuple[l
     response_model=Duplicated,
     responses={
         **_AUTH_RESPONSES,
-        409: problem_doc("the target has data (use force), or the source has jobs in flight"),
+        409: problem_doc("the target has data (use force), or the source or the target has jobs in flight"),
         422: problem_doc("invalid body, or the target is the source"),
     },
     summary="Copy raw, processed and state to another recording (Zola token)",
     description=(
         "The target is registered with the source's metadata under its own id if it is new. A target "
         "that already has raw or processed files, or jobs past pending, is refused with 409 unless "
-        "`force` is true; then it becomes an exact copy (target files the source lacks are deleted)."
+        "`force` is true; then it becomes an exact copy (target files the source lacks are deleted). "
+        "Refused (409) while a job of the source or of the target is in flight, `force` or not."
     ),
 )
 def duplicate_recording(
@@ -151,10 +152,12 @@ def duplicate_recording(
         )
     if not body.force and _target_has_data(platform, target_id):
         raise Problem(409, f"recording {target_id} already has data; repeat with force=true to overwrite it")
-    # Checked before copying files, so a refused copy leaves the target untouched.
-    busy = [s.job_type for s in platform.state_store.job_states(source_id) if s.state in IN_FLIGHT]
-    if busy:
-        raise Problem(409, f"recording {source_id} has jobs in flight: {', '.join(busy)}")
+    # Checked before copying files, so a refused copy leaves the target untouched; `force` overwrites
+    # data, never a job still at work (copy_recording_state checks both again in its transaction).
+    for recording_id in (source_id, target_id):
+        busy = [s.job_type for s in platform.state_store.job_states(recording_id) if s.state in IN_FLIGHT]
+        if busy:
+            raise Problem(409, f"recording {recording_id} has jobs in flight: {', '.join(busy)}")
     copied, deleted = _copy_objects(platform.object_store, source_id, target_id)
     try:
         platform.state_store.copy_recording_state(source_id, target_id)

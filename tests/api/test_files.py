@@ -104,3 +104,18 @@ def test_duplicate_refuses_a_source_in_flight_and_bad_targets(api: Api) -> None:
     bad = duplicate(api, "../escape")
     assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM_JSON
     assert api.platform.state_store.get_recording("rec-copy") is None
+
+
+def test_duplicate_with_force_refuses_a_target_whose_jobs_are_in_flight(api: Api) -> None:
+    # Issue 14, defect 10: force overwrites data, never a job EMA is still working on.
+    before = api.platform.state_store.job_states(RUNNING_ID)
+    refused = duplicate(api, RUNNING_ID, force=True)
+    assert refused.status_code == 409 and "player-tracking" in refused.json()["detail"]
+    assert api.platform.state_store.job_states(RUNNING_ID) == before
+
+
+def test_copy_recording_state_refuses_a_busy_target_in_its_transaction(api: Api) -> None:
+    from ras_platform.state_store import RecordingBusy
+
+    with pytest.raises(RecordingBusy, match=RUNNING_ID):
+        api.platform.state_store.copy_recording_state(RECORDING_ID, RUNNING_ID)
