@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from ras_api.docs import install_offline_docs
 from ras_api.edge import BodyLimit
+from ras_api.health import router as health_router
 from ras_api.metrics import install_metrics
 from ras_api.openapi import install_openapi
 from ras_api.problems import install_problem_handlers
@@ -42,13 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(video_router)
     app.include_router(pictures_router)
+    app.include_router(health_router)
     _mount_object_urls(app, platform)
     install_metrics(app, lambda: platform.state_store)
     install_openapi(app)
     install_offline_docs(app)
     app.add_middleware(RequestLog)
 
-    @app.get("/health", tags=["ops"], summary="Liveness")
+    @app.get("/health", tags=["ops"], summary="Liveness (as /health/live, with the profile)")
     def health() -> dict[str, str]:
         return {"status": "ok", "profile": platform.settings.profile}
 
