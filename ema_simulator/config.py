@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ema_simulator.synthetic import TRACKING_VARIANTS
+from ema_simulator.synthetic import TRACKING_VARIANTS, recording_seed
 
 ENV_PREFIX = "EMA_SIM_"
 
@@ -36,11 +36,17 @@ class SimulatorConfig:
     api_key: str = "ema-dev-key"
     callback_token: str = "ema-dev-token"
     tracking_variant: str = "v3"  # tracking CSV header version uploaded: v3 or v2
+    # Broadcast-like data (camera gaps, ball out of play, events without position; see
+    # ema_simulator/synthetic.py) for these recordings, and for this share of the others (drawn from
+    # the recording id, so a recording gets the same mode on every attempt and every run).
+    broadcast_recordings: tuple[str, ...] = ()
+    broadcast_rate: float = 0.0
     callback_retries: int = 5  # on connection errors and 5xx (the platform's API may be restarting)
     retry_backoff_s: float = 0.2  # first wait; doubles per retry
 
     def __post_init__(self) -> None:
-        for name in ("failure_rate", "duplicate_rate", "out_of_order_rate", "stale_rate", "malformed_rate"):
+        rates = ("failure", "duplicate", "out_of_order", "stale", "malformed", "broadcast")
+        for name in (f"{rate}_rate" for rate in rates):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
         if self.tracking_variant not in TRACKING_VARIANTS:
@@ -49,6 +55,12 @@ class SimulatorConfig:
             raise ValueError(
                 "job_duration_s, job_duration_jitter_s and transient_trigger_failures must be >= 0"
             )
+
+
+    def is_broadcast(self, recording_id: str) -> bool:
+        if recording_id in self.broadcast_recordings:
+            return True
+        return recording_seed(recording_id) % 1000 < self.broadcast_rate * 1000
 
 
 def _convert(kind: str, text: str) -> Any:

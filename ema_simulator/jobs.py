@@ -304,7 +304,11 @@ class Simulator:
             while len(self._matches) >= _MATCH_CACHE_SIZE:
                 self._matches.pop(next(iter(self._matches)))
             self._matches[recording] = asyncio.create_task(
-                asyncio.to_thread(synthetic.synthetic_match, recording)
+                asyncio.to_thread(
+                    synthetic.synthetic_match,
+                    recording,
+                    broadcast=self.config.is_broadcast(recording.recording_id),
+                )
             )
         return await self._matches[recording]
 

@@ -8,6 +8,14 @@ Motion is a sum of sinusoids per person and axis plus occasional out-and-back sp
 analytic velocity, so players never teleport and `speed_mps` agrees exactly with the positions. Events
 are picked from the tracking (shots where the ball is near a goal, throw-ins where it is near a
 touchline), so the files tell one consistent story.
+
+Broadcast mode (`synthetic_match(..., broadcast=True)`) gives the same match as a broadcast camera and
+a real EMA deliver it (contracts.md, "What real EMA output looks like"): the camera follows the ball,
+so 30-50 % of frames have no player and the others only the people near the ball; jersey numbers and
+sides are sometimes unknown; the ball goes out of play up to 30 m beyond the lines; substitutions,
+cards given off the ball and period markers carry no position, and the final whistle no team. It
+draws from a random stream of its own, so the standard mode's bytes do not change. The frame rate is
+the recording's (register broadcast recordings at 10 fps to get that property too).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ PTS_PER_SECOND = 90_000
 EVENT_SCHEMAS = ("2", "2.1", "2.2", "3")
 TRACKING_VARIANTS = ("v3", "v2")
 SIDES = ("home", "away", "referee")
+TRACKED_SIDES = (*SIDES, "unknown")  # what a tracking row may say; broadcast mode uses "unknown"
 SHOT_OUTCOMES = ("goal", "saved", "off-target", "blocked", "post")
 BODY_PARTS = ("foot", "head", "other")
 HIGH_INTENSITY_MPS = 5.5  # 19.8 km/h, the usual high-intensity running threshold
@@ -104,6 +113,19 @@ class MatchEvent:
 
 
 @dataclass(frozen=True, eq=False)
+class BroadcastView:
+    """What a broadcast camera lets EMA see of the match, per frame and person."""
+
+    people_seen: np.ndarray  # (n_frames, n_people) bool
+    jersey_hidden: np.ndarray  # (n_frames, n_people) bool: number not readable
+    side_unknown: np.ndarray  # (n_frames, n_people) bool: team not told
+
+    @property
+    def camera_on(self) -> np.ndarray:
+        return self.people_seen.any(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
 class SyntheticMatch:
     """One recording's ground truth; the raw files are views of it."""
 
@@ -121,6 +143,7 @@ class SyntheticMatch:
     momentum: pd.DataFrame  # timestamp_in_seconds, momentum
     physical_metrics: pd.DataFrame
     match_details: pd.DataFrame
+    broadcast: BroadcastView | None = None  # None: every person tracked in every frame
 
     @property
     def score(self) -> dict[str, int]:
@@ -749,12 +772,92 @@ def match_report(match: SyntheticMatch) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Broadcast mode: what a following camera and a real EMA deliver of the same match
+# ---------------------------------------------------------------------------------------------------
+
+CAMERA_GAP_SHARE = (0.3, 0.5)  # share of frames without players: replays, close-ups, crowd shots
+_CAMERA_GAP_S = (3.0, 25.0)
+_VIEW_HALF_LENGTH_M = 30.0  # people within this distance (along the pitch) of the ball are in shot
+_JERSEY_HIDDEN_SHARE = 0.25
+_SIDE_UNKNOWN_SHARE = 0.03
+BALL_OUT_OF_PLAY_M = 30.0  # how far beyond a line the ball goes (the stands, a mis-detection)
+_BALL_OUT_EVERY_S = 120.0
+_BALL_OUT_S = (2.0, 8.0)
+_SUBSTITUTIONS_PER_SIDE = 3
+_CARDS_OFF_THE_BALL_PER_90 = 1.0
+_BROADCAST_STREAM = 7  # offset of the broadcast mode's random stream from the match seed
+
+
+def _camera_on(rng: np.random.Generator, n_frames: int, fps: float) -> np.ndarray:
+    """False for stretches of 3-25 s until 30-50 % of the frames (drawn per match) are off."""
+    target = rng.uniform(*CAMERA_GAP_SHARE)
+    on = np.ones(n_frames, dtype=bool)
+    while (~on).mean() < target:
+        length = int(rng.uniform(*_CAMERA_GAP_S) * fps)
+        start = int(rng.integers(0, max(n_frames - length, 1)))
+        on[start : start + length] = False
+    return on
+
+
+def _ball_out_of_play(rng: np.random.Generator, ball: np.ndarray, line: _Timeline) -> np.ndarray:
+    """A copy of the ball with episodes of 2-8 s drifting up to 30 m beyond a touchline or goal line."""
+    ball = ball.copy()
+    fps, pitch = line.recording.fps, line.recording.pitch
+    episodes = max(1, int(line.frames.size / fps / _BALL_OUT_EVERY_S))
+    for start in sorted(rng.integers(0, line.frames.size, episodes)):
+        length = int(rng.uniform(*_BALL_OUT_S) * fps)
+        stop = min(int(start) + length, line.frames.size)
+        beyond = rng.uniform(5.0, BALL_OUT_OF_PLAY_M) * np.linspace(0.0, 1.0, stop - int(start))
+        axis, half = (1, pitch.width_m / 2) if rng.random() < 0.7 else (0, pitch.length_m / 2)
+        side = 1.0 if ball[start, axis] >= 0 else -1.0
+        ball[start:stop, axis] = side * (half + beyond)
+        ball[start:stop, 2] = BALL_RADIUS_M
+    return ball
+
+
+def _broadcast_view(
+    rng: np.random.Generator, positions: np.ndarray, ball: np.ndarray, camera_on: np.ndarray
+) -> BroadcastView:
+    near_ball = np.abs(positions[:, :, 0] - ball[:, None, 0]) <= _VIEW_HALF_LENGTH_M
+    shape = positions.shape[:2]
+    return BroadcastView(
+        people_seen=near_ball & camera_on[:, None],
+        jersey_hidden=rng.random(shape) < _JERSEY_HIDDEN_SHARE,
+        side_unknown=rng.random(shape) < _SIDE_UNKNOWN_SHARE,
+    )
+
+
+def _broadcast_drafts(rng: np.random.Generator, line: _Timeline, drafts: list[_Draft]) -> list[_Draft]:
+    """Events without a location (substitutions, cards off the ball) and a final whistle without a
+    team, added to the match's own."""
+    rec = line.recording
+    second_half = rec.periods[-1]
+    extra = [
+        _Draft("substitution", float(t), 0.0, side, None, None)
+        for side in SIDES[:2]
+        for t in np.sort(rng.uniform(second_half.start_s, second_half.end_s - 2.0, _SUBSTITUTIONS_PER_SIDE))
+    ]
+    cards = max(1, _poisson_per_match(rng, _CARDS_OFF_THE_BALL_PER_90, rec.duration_s))
+    extra += [
+        _Draft("card", float(t), 0.0, str(rng.choice(SIDES[:2])), None, None)
+        for t in rng.uniform(rec.periods[0].start_s + 1.0, rec.duration_s - 2.0, cards)
+    ]
+    final = max((d for d in drafts if d.type == "period-end"), key=lambda d: d.start_s)
+    whistle = _Draft(final.type, final.start_s, final.duration_s, "unknown", None, None)
+    return [whistle if d is final else d for d in drafts] + extra
+
+
+
+# ---------------------------------------------------------------------------------------------------
 # The match
 # ---------------------------------------------------------------------------------------------------
 
 
-def synthetic_match(recording: RecordingMetadata) -> SyntheticMatch:
-    """The match for a recording: deterministic in its id (and its fps, duration, pitch, periods)."""
+def synthetic_match(recording: RecordingMetadata, *, broadcast: bool = False) -> SyntheticMatch:
+    """The match for a recording: deterministic in its id (and its fps, duration, pitch, periods).
+
+    `broadcast` gives it as a broadcast camera and a real EMA deliver it (see the module doc).
+    """
     seed = recording_seed(recording.recording_id)
     rng = np.random.default_rng(seed)
     line = _Timeline(recording)
@@ -773,9 +876,19 @@ def synthetic_match(recording: RecordingMetadata) -> SyntheticMatch:
     positions, velocities = _track_people(rng, line, (ramp, ramp_rate), centre)
     speeds = np.hypot(velocities[:, :, 0], velocities[:, :, 1])
     ball, ball_seen = _track_ball(rng, t, ramp, centre, recording.fps)
+    # What the tracking files show of the ball; events are picked from where play really is.
+    tracked_ball, view = ball, None
+    if broadcast:
+        broadcast_rng = np.random.default_rng(seed + _BROADCAST_STREAM)
+        camera_on = _camera_on(broadcast_rng, t.size, recording.fps)
+        tracked_ball = _ball_out_of_play(broadcast_rng, ball, line)
+        ball_seen = ball_seen & camera_on
+        view = _broadcast_view(broadcast_rng, positions, tracked_ball, camera_on)
     shots = _pick_shots(rng, line, ball, match_people, positions)
     drafts = _period_drafts(recording) + [d for s in shots for d in _shot_drafts(rng, line, s)]
     drafts += _foul_drafts(rng, line, ball) + _open_play_drafts(rng, line, ball)
+    if broadcast:
+        drafts = _broadcast_drafts(broadcast_rng, line, drafts)
     # Shots are picked clear of period ends, so none of them (or their goal) is dropped here.
     events = _finalise_events(rng, line, drafts)
     momentum = _momentum(line, ball)
@@ -787,13 +900,14 @@ def synthetic_match(recording: RecordingMetadata) -> SyntheticMatch:
         frame_period=line.frame_period,
         positions=positions,
         speeds=speeds,
-        ball=ball,
+        ball=tracked_ball,
         ball_seen=ball_seen,
         events=events,
         shots=tuple(shots),
         momentum=momentum,
         physical_metrics=_physical_metrics(match_people, speeds, line.frame_period, recording.fps),
         match_details=_match_details(rng, recording, events, momentum),
+        broadcast=view,
     )
 
 
@@ -822,10 +936,10 @@ def _write_csv(header: str, columns: dict[str, pa.Array | np.ndarray], sink: _Si
 
 def _player_tracking(match: SyntheticMatch, variant: str, sink: _Sink) -> None:
     n_frames, n_people = match.speeds.shape
-    sides = pa.array(SIDES)
-    side_codes = np.array([SIDES.index(p.team_side) for p in match.people], dtype=np.int8)
+    sides = pa.array(TRACKED_SIDES)
+    side_codes = np.tile(np.array([SIDES.index(p.team_side) for p in match.people], dtype=np.int8), n_frames)
     jerseys = np.array([p.jersey_number or 0 for p in match.people], dtype=np.int16)
-    no_jersey = np.array([p.jersey_number is None for p in match.people])
+    no_jersey = np.tile(np.array([p.jersey_number is None for p in match.people]), n_frames)
     rng = np.random.default_rng(match.seed + 1)
     columns: dict[str, Any] = {}
     if variant == "v3":
@@ -836,14 +950,28 @@ def _player_tracking(match: SyntheticMatch, variant: str, sink: _Sink) -> None:
     else:
         columns["frame_id"] = np.repeat(match.frames, n_people)
     columns["track_id"] = np.tile(np.array([p.track_id for p in match.people], dtype=np.int64), n_frames)
-    columns["team_side"] = pa.DictionaryArray.from_arrays(np.tile(side_codes, n_frames), sides)
-    columns["jersey_number"] = pa.array(np.tile(jerseys, n_frames), mask=np.tile(no_jersey, n_frames))
+    view = match.broadcast
+    if view is not None:
+        side_codes = np.where(view.side_unknown.ravel(), TRACKED_SIDES.index("unknown"), side_codes)
+        no_jersey = no_jersey | view.jersey_hidden.ravel()
+    columns["team_side"] = pa.DictionaryArray.from_arrays(side_codes, sides)
+    columns["jersey_number"] = pa.array(np.tile(jerseys, n_frames), mask=no_jersey)
     columns["x"] = np.round(match.positions[:, :, 0].ravel(), 2)
     columns["y"] = np.round(match.positions[:, :, 1].ravel(), 2)
     if variant == "v3":
         columns["speed_mps"] = np.round(match.speeds.ravel(), 2)
     columns["confidence"] = np.round(rng.uniform(0.75, 0.99, n_frames * n_people), 2)
+    if view is not None:
+        # Only the people the camera showed: rows of everyone else are not in the file.
+        columns = _rows_where(columns, view.people_seen.ravel())
     _write_csv(_TRACKING_HEADERS[("player-tracking", variant)], columns, sink)
+
+
+def _rows_where(columns: dict[str, Any], keep: np.ndarray) -> dict[str, Any]:
+    return {
+        name: values.filter(pa.array(keep)) if isinstance(values, pa.Array) else values[keep]
+        for name, values in columns.items()
+    }
 
 
 def _ball_tracking(match: SyntheticMatch, variant: str, sink: _Sink) -> None:
@@ -866,9 +994,11 @@ def _ball_tracking(match: SyntheticMatch, variant: str, sink: _Sink) -> None:
 def event_detection_document(match: SyntheticMatch, schema: str) -> dict[str, Any]:
     """The event-detection JSON in one of the four schema versions."""
     rec = match.recording
+    broadcast = match.broadcast is not None
     if schema == "3":
-        events = [
-            {
+        events = []
+        for e in match.events:
+            event: dict[str, Any] = {
                 "id": e.id,
                 "type": e.type,
                 "start_s": e.start_s,
@@ -878,16 +1008,20 @@ def event_detection_document(match: SyntheticMatch, schema: str) -> dict[str, An
                 "confidence": e.confidence,
                 "position": None if e.x is None else {"x": e.x, "y": e.y},
             }
-            for e in match.events
-        ]
+            if broadcast and e.type == "substitution":
+                del event["position"]  # real files leave it out as often as they write null
+            events.append(event)
         return {"schema_version": "3", "recording_id": rec.recording_id, "events": events}
     v2_events = []
     for e in match.events:
-        event: dict[str, Any] = {"type": e.type, "frame": round(e.start_s * rec.fps), "team": e.team_side}
+        event = {"type": e.type, "frame": round(e.start_s * rec.fps), "team": e.team_side}
         if schema in ("2.1", "2.2"):
             event |= {"end_frame": round(e.end_s * rec.fps), "confidence": e.confidence}
-        if schema == "2.2":
-            # 2.2 has no null position; period boundaries are placed on the centre spot.
+        if schema == "2.2" and broadcast:
+            if e.x is not None:  # an event without a location has no position
+                event["position"] = {"x": e.x, "y": e.y}
+        elif schema == "2.2":
+            # The standard mode places period boundaries on the centre spot (bytes kept stable).
             event["position"] = {"x": e.x or 0.0, "y": e.y or 0.0}
         v2_events.append(event)
     return {"schema_version": schema, "recording_id": rec.recording_id, "fps": rec.fps, "events": v2_events}
@@ -1049,10 +1183,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--event-schema", choices=EVENT_SCHEMAS, default=None, help="default: per recording id"
     )
+    parser.add_argument(
+        "--broadcast", action="store_true", help="camera gaps, ball out of play, events without position"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     pitch = Pitch(args.pitch_length_m, args.pitch_width_m)
-    match = synthetic_match(two_half_recording(args.recording_id, args.fps, args.duration_s, pitch))
+    recording = two_half_recording(args.recording_id, args.fps, args.duration_s, pitch)
+    match = synthetic_match(recording, broadcast=args.broadcast)
     variants = {"player-tracking": args.tracking_variant, "ball-tracking": args.tracking_variant}
     if args.event_schema:
         variants["event-detection"] = args.event_schema

@@ -152,7 +152,10 @@ def import_player_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Pr
         checks.time_monotonic(players, player_file),
         checks.coordinates_in_band(players, player_file),
         checks.frame_coverage(players, recording, limits.min_player_frame_coverage, player_file),
-        checks.off_pitch_share(players, limits.max_player_off_pitch_share, player_file),
+        # Assistant referees run outside the touchlines by design: only people who play are judged.
+        checks.off_pitch_share(
+            players.filter(pl.col("team_side") != "referee"), limits.max_player_off_pitch_share, player_file
+        ),
         checks.players_per_side(
             players, limits.min_players_per_side, limits.max_players_per_side, player_file
         ),

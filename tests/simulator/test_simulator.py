@@ -374,3 +374,28 @@ def test_job_durations_spread_over_the_jitter_and_repeat_with_the_seed() -> None
     assert set(durations(replace(FAST, job_duration_s=1.0))) == {1.0}
     with pytest.raises(ValueError, match="job_duration_jitter_s"):
         replace(FAST, job_duration_jitter_s=-1.0)
+
+
+async def test_broadcast_recordings_get_broadcast_like_uploads() -> None:
+    receiver = Receiver()
+    config = replace(FAST, broadcast_recordings=("rec-sim",))
+    async with simulator(config, receiver) as ema:
+        answer = await ema.post("/v2/jobs", json=v2_body(), headers=key("event-detection"))
+        await until(lambda: receiver.has_final(answer.json()["job_id"]))
+    recording = synthetic.two_half_recording("rec-sim", 25.0, 60.0)
+    broadcast = synthetic.synthetic_match(recording, broadcast=True)
+    assert receiver.uploads["event-detection"] == synthetic.raw_output_bytes(broadcast, "event-detection")
+    assert receiver.uploads["event-detection"] != synthetic.raw_output_bytes(
+        synthetic.synthetic_match(recording), "event-detection"
+    )
+
+
+def test_broadcast_rate_picks_recordings_by_id_the_same_way_every_time() -> None:
+    half = SimulatorConfig(broadcast_rate=0.5)
+    ids = [f"rec-{n:03d}" for n in range(200)]
+    picked = [recording_id for recording_id in ids if half.is_broadcast(recording_id)]
+    assert 60 < len(picked) < 140 and picked == [r for r in ids if half.is_broadcast(r)]
+    assert not any(SimulatorConfig().is_broadcast(r) for r in ids)
+    assert all(SimulatorConfig(broadcast_rate=1.0).is_broadcast(r) for r in ids)
+    env = config_from_env({"EMA_SIM_BROADCAST_RECORDINGS": "a,b", "EMA_SIM_BROADCAST_RATE": "0.25"})
+    assert (env.broadcast_recordings, env.broadcast_rate) == (("a", "b"), 0.25)

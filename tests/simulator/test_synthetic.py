@@ -272,3 +272,53 @@ def test_cli_writes_the_contract_layout(tmp_path: Path, capsys: pytest.CaptureFi
         assert (tmp_path / "raw" / out.name / f"rec-cli.{out.file_format}").stat().st_size > 0
     assert json.loads((tmp_path / "raw/event-detection/rec-cli.json").read_text())["schema_version"] == "2.2"
     assert "raw/player-tracking/rec-cli.csv" in capsys.readouterr().out
+
+
+# --- broadcast mode --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def broadcast() -> synthetic.SyntheticMatch:
+    return synthetic.synthetic_match(
+        synthetic.two_half_recording("rec-test", FPS, 1200.0, PITCH), broadcast=True
+    )
+
+
+def test_broadcast_leaves_30_to_50_percent_of_frames_without_players(
+    broadcast: synthetic.SyntheticMatch,
+) -> None:
+    players = read_csv(raw(broadcast, "player-tracking", "v3"))
+    frames_with_players = players["pts"].nunique()
+    assert 0.3 <= 1 - frames_with_players / broadcast.frames.size <= 0.5 + 0.01
+    per_side = players[players["team_side"].isin(["home", "away"])].groupby(["pts", "team_side"]).size()
+    assert 3 <= per_side.median() <= 11  # the people near the ball, not all 22
+    assert (players["team_side"] == "unknown").any() and players["jersey_number"].isna().mean() > 0.2
+
+
+def test_broadcast_ball_goes_up_to_30_m_beyond_the_lines(broadcast: synthetic.SyntheticMatch) -> None:
+    ball = read_csv(raw(broadcast, "ball-tracking", "v3"))
+    beyond = np.maximum(ball["x"].abs() - PITCH.length_m / 2, ball["y"].abs() - PITCH.width_m / 2)
+    assert 10.0 < beyond.max() <= synthetic.BALL_OUT_OF_PLAY_M
+    assert 0 < (beyond > 0).mean() < 0.25
+
+
+@pytest.mark.parametrize("schema", ["2.2", "3"])
+def test_broadcast_events_without_a_location_carry_no_position(
+    broadcast: synthetic.SyntheticMatch, schema: str
+) -> None:
+    events = json.loads(raw(broadcast, "event-detection", schema))["events"]
+    unlocated = [e for e in events if e.get("position") is None]
+    assert {"substitution", "card", "period-start", "period-end"} <= {e["type"] for e in unlocated}
+    assert any("position" not in e for e in unlocated)  # absent, not only null
+    side = "team_side" if schema == "3" else "team"
+    assert events[-1]["type"] == "period-end" and events[-1][side] == "unknown"  # the final whistle
+
+
+def test_broadcast_mode_leaves_the_standard_match_as_it_was(
+    match: synthetic.SyntheticMatch, broadcast: synthetic.SyntheticMatch
+) -> None:
+    assert match.broadcast is None and broadcast.broadcast is not None
+    again = synthetic.synthetic_match(synthetic.two_half_recording("rec-test", FPS, 1200.0, PITCH))
+    assert raw(again, "player-tracking") == raw(match, "player-tracking")
+    assert raw(broadcast, "player-tracking") != raw(match, "player-tracking")
+    np.testing.assert_array_equal(broadcast.positions, match.positions)  # the same match, seen otherwise
