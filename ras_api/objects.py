@@ -58,7 +58,17 @@ def make_objects_router(store_getter: Callable[[], ObjectStore]) -> APIRouter:
 
     Store = Annotated[LocalObjectStore, Depends(local_store)]
 
-    @router.put("/objects/{key:path}", status_code=200, summary="Upload through a local presigned URL")
+    @router.put(
+        "/objects/{key:path}",
+        status_code=200,
+        summary="Upload through a local presigned URL",
+        responses={
+            200: {"description": "stored; `ETag` names the object (or the part)"},
+            403: {"description": "the URL's signature is invalid or it has expired"},
+            409: {"description": "a raw file is written once; it already holds different bytes"},
+            507: {"description": "the storage is full"},
+        },
+    )
     async def put_object(
         key: str,
         request: Request,
@@ -78,7 +88,15 @@ def make_objects_router(store_getter: Callable[[], ObjectStore]) -> APIRouter:
         finally:
             tmp.unlink(missing_ok=True)
 
-    @router.get("/objects/{key:path}", summary="Download through a local presigned URL")
+    @router.get(
+        "/objects/{key:path}",
+        summary="Download through a local presigned URL",
+        response_class=FileResponse,
+        responses={
+            200: {"description": "the object's bytes", "content": {"*/*": {}}},
+            403: {"description": "the URL's signature is invalid or it has expired"},
+        },
+    )
     def get_object(key: str, store: Store, expires: Expires = None, signature: Signature = None) -> Response:
         _require_signed(store, "GET", key, expires, signature)
         path, info = store.local_path(key), store.stat(key)

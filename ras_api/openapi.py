@@ -2,9 +2,10 @@
 
 Routes document their own successes and specific errors; the errors every operation of a kind can
 give are added here from what the document already says about it, so a new route is covered without
-remembering to list them: a token (security) → 401/403; a recording id in the path → 400/404; a body
-→ 413/422; query parameters → 400; every operation → 500 and 503. Every 4xx/5xx body is an RFC 9457
-problem (`application/problem+json`), never FastAPI's default `application/json` validation error.
+remembering to list them: a token (security) → 401/403; a recording id (or any path parameter) in
+the path → 400/404; a body → 400/413/422; query parameters → 400; every operation → 500 and 503.
+Every 4xx/5xx body is an RFC 9457 problem (`application/problem+json`), never FastAPI's default
+`application/json` validation error.
 """
 
 from __future__ import annotations
@@ -49,9 +50,12 @@ def _generic(operation: dict[str, Any], path: str) -> dict[str, str]:
     params = operation.get("parameters", [])
     if "{recording_id}" in path:
         statuses |= {"404": "unknown recording", "400": "the recording id does not match its pattern"}
+    elif any(p.get("in") == "path" for p in params):
+        statuses |= {"404": "nothing found under that path", "400": "a path parameter is invalid"}
     if any(p.get("in") == "query" for p in params):
         statuses["400"] = "a parameter is invalid; `invalid_params` names it"
     if "requestBody" in operation:
+        statuses.setdefault("400", "the body cannot be read (not UTF-8 or not JSON)")
         statuses |= {
             "413": "the body exceeds the size limit (refused before it is read)",
             "422": "the body does not validate; `invalid_params` names each field",
