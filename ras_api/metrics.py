@@ -69,6 +69,15 @@ class PlatformCollector(Collector):
         yield from _job_gauges(reading)
         yield from _queue_gauges("inbox", "EMA callbacks in the inbox not yet applied", reading.inbox)
         yield from _queue_gauges("outbox", "domain events in the outbox not yet published", reading.outbox)
+        quarantined = GaugeMetricFamily(
+            "ras_quarantined",
+            "Inbox and outbox rows set aside after repeated failures (dead letters); `ras redrive` "
+            "puts them back once fixed.",
+            labels=["source"],
+        )
+        for source, count in sorted(reading.quarantined.items()):
+            quarantined.add_metric([source], count)
+        yield quarantined
         yield from _tally_counters(tally)
         yield _quarantined(self._store())
         yield _histograms(

@@ -9,6 +9,7 @@ counts the recording's change-log versions, so versions are contiguous under any
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -623,9 +624,10 @@ def _copy_job(conn: Any, source: JobStatus, target: JobStatus) -> None:
 
 
 def read_operations(store: StateStore) -> readings.OperationsReading:
-    """Jobs per type and state, and what waits in the inbox and the outbox."""
+    """Jobs per type and state, what waits in the inbox and the outbox, and what is quarantined."""
     with read_transaction(store._engine) as conn:
-        return readings.read_operations(conn)
+        reading = readings.read_operations(conn)
+    return dataclasses.replace(reading, quarantined=store.dead_letters.counts())
 
 
 def last_change_id(store: StateStore) -> int:

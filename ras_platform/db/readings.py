@@ -28,6 +28,8 @@ class OperationsReading:
     jobs: dict[tuple[str, str], int] = field(default_factory=dict)  # (job_type, state) → jobs
     inbox: QueueReading = QueueReading(0, None)
     outbox: QueueReading = QueueReading(0, None)
+    # source ("callback_inbox", "outbox") → rows quarantined now (ras_platform.dead_letters)
+    quarantined: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -121,3 +121,20 @@ def test_each_request_logs_one_json_line_with_its_recording(api: Api) -> None:
     assert line["recording_id"] == RECORDING_ID and line["status"] == 200
     assert line["route"] == "/recordings/{recording_id}/events" and line["level"] == "info"
     assert {"job_type", "attempt", "run_id"} <= set(line)
+
+
+def test_quarantined_rows_are_counted_per_source(api: Api) -> None:
+    store = api.platform.state_store
+    body = {
+        "job_id": "x",
+        "job_kind": "player-tracking",
+        "job_state": "running",
+        "emitted_at": "2026-11-23T12:00:00Z",
+    }
+    inbox_id, _ = store.add_callback(RUNNING_ID, body)
+    store.dead_letters.quarantine_now("callback_inbox", inbox_id, RUNNING_ID, "cannot be applied")
+
+    samples = scrape(api)
+
+    assert value(samples, "ras_quarantined", source="callback_inbox") == 1
+    assert value(samples, "ras_quarantined", source="outbox") == 0
