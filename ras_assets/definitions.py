@@ -10,7 +10,6 @@ from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_rec
 from ras_assets.processed import processed_assets
 from ras_assets.raw import raw_asset_specs
 from ras_assets.recording import recording
-from ras_assets.recording_state import analytics_state
 from ras_assets.video import process_video_job, uploads_area, video, video_renditions
 from resources import platform_resources
 from sensors.alerts import failure_alerts_sensor
@@ -22,7 +21,6 @@ from sensors.uploads import upload_sensor
 
 defs = Definitions(
     assets=[recording, *raw_asset_specs, *processed_assets, uploads_area, video, video_renditions],
-    asset_checks=[analytics_state],
     jobs=[validate_recording_job, import_processed_job, trigger_ema_jobs, process_video_job],
     sensors=[
         ema_callback_sensor,

@@ -1,33 +1,23 @@
 """The recording's overall state in the Dagster UI, per partition.
 
-`analytics_state` is a check of the `recording` asset: it fails (red) for a recording with a job that
-failed for good, warns while jobs are under way or pending, and passes once every job completed, so
-the `recording` asset is no longer green for a recording whose analytics failed. The
-`recording_state_sensor` reports it (with an observation carrying the job table and the pictures)
-whenever the change log says a recording changed; the check can also be executed from the UI.
+`recording_state_sensor` records an observation of the `recording` asset whenever the change log says
+a recording changed: its overall state, what it waits for or why it failed, the job table (state,
+attempt, reason) and the pictures, so a recording's partition page tells its story.
+
+Not an asset check: Dagster keeps one run-less check evaluation per check and partition (a unique key
+of its storage), so a sensor's second verdict on a recording fails the tick; and a check-only run of
+a partitioned check is refused ("no PartitionsDefinition shared by all the provided assets").
 """
 
 from collections.abc import Sequence
 
-from dagster import (
-    AssetCheckEvaluation,
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetKey,
-    AssetObservation,
-    MetadataValue,
-    asset_check,
-)
+from dagster import AssetKey, AssetObservation, MetadataValue
 
-from ras_assets.partitions import recordings_partitions
 from ras_core import catalogue, pictures
 from ras_core.records import JobStatus
 from ras_core.states import JobState, overall_state
-from resources import StateStoreResource
 
 RECORDING = AssetKey("recording")
-CHECK_NAME = "analytics_state"
 
 
 def jobs_table(statuses: Sequence[JobStatus]) -> str:
@@ -52,20 +42,17 @@ def pictures_markdown(api_base_url: str, recording_id: str, statuses: Sequence[J
     return "\n\n".join(images)
 
 
-def _verdict(statuses: Sequence[JobStatus]) -> tuple[bool, AssetCheckSeverity, str]:
+def state_description(statuses: Sequence[JobStatus]) -> str:
+    """One line: why a recording failed, what it waits for, or that it is complete."""
     overall = overall_state([s.state for s in statuses])
     failed = [s for s in statuses if s.state is JobState.FAILED]
     if failed:
         first = failed[0]
-        return (
-            False,
-            AssetCheckSeverity.ERROR,
-            f"{first.job_type} failed (attempt {first.attempt}): {first.reason}",
-        )
+        return f"failed: {first.job_type} failed for good (attempt {first.attempt}): {first.reason}"
     if overall == "completed":
-        return True, AssetCheckSeverity.WARN, "every job completed"
+        return "completed: every job completed"
     waiting = [s.job_type for s in statuses if s.state is not JobState.COMPLETED]
-    return False, AssetCheckSeverity.WARN, f"{overall}: waiting for {', '.join(waiting)}"
+    return f"{overall}: waiting for {', '.join(waiting)}"
 
 
 def state_metadata(statuses: Sequence[JobStatus]) -> dict[str, object]:
@@ -76,42 +63,14 @@ def state_metadata(statuses: Sequence[JobStatus]) -> dict[str, object]:
     }
 
 
-def state_events(
+def state_observation(
     recording_id: str, statuses: Sequence[JobStatus], api_base_url: str
-) -> tuple[AssetObservation, AssetCheckEvaluation]:
-    """What the sensor reports for one recording: an observation of the `recording` asset with its
-    state, jobs and pictures, and the `analytics_state` check's verdict."""
-    passed, severity, description = _verdict(statuses)
-    metadata = state_metadata(statuses)
+) -> AssetObservation:
+    """What the sensor records for one recording: its state, jobs and pictures."""
     shown = pictures_markdown(api_base_url, recording_id, statuses)
-    observation = AssetObservation(
+    return AssetObservation(
         asset_key=RECORDING,
         partition=recording_id,
-        description=description,
-        metadata={**metadata, **({"pictures": MetadataValue.md(shown)} if shown else {})},
-    )
-    check = AssetCheckEvaluation(
-        asset_key=RECORDING,
-        check_name=CHECK_NAME,
-        passed=passed,
-        severity=severity,
-        description=description,
-        metadata=metadata,
-        partition=recording_id,
-    )
-    return observation, check
-
-
-@asset_check(
-    asset="recording",
-    name=CHECK_NAME,
-    partitions_def=recordings_partitions,
-    description="The recording's analytics: fails when a job failed for good, warns while jobs are "
-    "pending or under way, passes when every job completed. Reported by recording_state_sensor.",
-)
-def analytics_state(context: AssetCheckExecutionContext, state_store: StateStoreResource) -> AssetCheckResult:
-    statuses = state_store.store.job_states(context.partition_key)
-    passed, severity, description = _verdict(statuses)
-    return AssetCheckResult(
-        passed=passed, severity=severity, description=description, metadata=state_metadata(statuses)
+        description=state_description(statuses),
+        metadata={**state_metadata(statuses), **({"pictures": MetadataValue.md(shown)} if shown else {})},
     )

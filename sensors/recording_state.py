@@ -1,30 +1,30 @@
 """`recording_state_sensor`: keeps each recording's overall state visible in the Dagster UI.
 
 It reads the change log past its cursor (a primary-key range; rows settled for a few seconds, so a
-late commit is not skipped) and, for each recording that changed, reports the `analytics_state`
-check of the `recording` asset and an observation with the job table and the pictures.
+late commit is not skipped) and, for each recording that changed, records an observation of the
+`recording` asset with its overall state, the job table and the pictures.
 """
 
 from datetime import UTC, datetime
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from ras_assets.recording_state import state_events
+from ras_assets.recording_state import state_observation
 from ras_platform.change_tally import SETTLE
 from ras_platform.dagster_client import RECORDINGS_PARTITIONS
 from ras_platform.state_store import changes_after
 from resources import AlertsResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
 
-RECORDINGS_PER_TICK = 100  # two asset events each: well under a tick's time budget
+RECORDINGS_PER_TICK = 100  # one asset event each (~10 ms): well under a tick's time budget
 
 
 @sensor(
     name="recording_state_sensor",
     minimum_interval_seconds=TICK_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Reports each changed recording's overall state as the analytics_state check of the "
-    "recording asset (red when a job failed for good) and an observation with its jobs and pictures.",
+    description="Records each changed recording's overall state, job table and pictures as an "
+    "observation of the recording asset.",
 )
 def recording_state_sensor(
     context: SensorEvaluationContext, state_store: StateStoreResource, alerts: AlertsResource
@@ -48,7 +48,7 @@ def recording_state_sensor(
         # straight into the state store, say); it is reported once its partition exists and it changes.
         if not context.instance.has_dynamic_partition(RECORDINGS_PARTITIONS, recording_id):
             continue
-        events.extend(state_events(recording_id, store.job_states(recording_id), alerts.api_base_url))
+        events.append(state_observation(recording_id, store.job_states(recording_id), alerts.api_base_url))
     if not events:
         return SkipReason(f"no recording changed (change log read up to {after})")
     return SensorResult(asset_events=events)

@@ -7,7 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from dagster import AssetCheckKey, AssetKey, AssetObservation, build_sensor_context, materialize
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetObservation,
+    build_sensor_context,
+    materialize,
+)
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 import sensors.recording_state
@@ -65,7 +71,7 @@ def test_two_recordings_keep_their_own_check_results(platform: Platform) -> None
     }
 
 
-def test_the_recording_asset_shows_which_recordings_failed(
+def test_the_recording_asset_shows_each_recordings_state(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sensors.recording_state, "SETTLE", timedelta(0))
@@ -77,23 +83,32 @@ def test_the_recording_asset_shows_which_recordings_failed(
     platform.store.transition(
         SECOND, "ball-tracking", JobState.FAILED, source=Source.IMPORT, reason="row 3: bad"
     )
+    settings = {**platform.resources["alerts"].settings, "api_base_url": "http://api.test"}
+    resources = {**platform.resources, "alerts": AlertsResource(settings=settings)}
 
-    resources = {**platform.resources, "alerts": AlertsResource(api_base_url="http://api.test")}
-    context = build_sensor_context(instance=platform.instance, resources=resources)
-    result = recording_state_sensor(context)
-    for event in result.asset_events:  # what the daemon does with a sensor's asset events
-        platform.instance.report_runless_asset_event(event)
+    def tick() -> dict[str, AssetObservation]:
+        context = build_sensor_context(instance=platform.instance, resources=resources, cursor=cursor)
+        result = recording_state_sensor(context)
+        for event in getattr(result, "asset_events", []):  # what the daemon does with them
+            platform.instance.report_runless_asset_event(event)
+        ticks.append(context.cursor)
+        return {e.partition: e for e in getattr(result, "asset_events", [])}
 
-    assert _check_status(platform, "recording", "analytics_state") == {
-        platform.recording_id: AssetCheckExecutionRecordStatus.SUCCEEDED,
-        SECOND: AssetCheckExecutionRecordStatus.FAILED,
-    }
-    observations = {e.partition: e for e in result.asset_events if isinstance(e, AssetObservation)}
-    completed = observations[platform.recording_id].metadata
+    cursor, ticks = None, []
+    observed = tick()
+    cursor = ticks[-1]
+    platform.store.transition(SECOND, "event-detection", JobState.SCHEDULED, source=Source.DISPATCH)
+    again = tick()
+    cursor = ticks[-1]
+    quiet = tick()
+
+    completed = observed[platform.recording_id].metadata
     assert completed["overall"].value == "completed"
     assert "http://api.test/recordings/rec-fixture/pictures/team-heatmaps.png" in completed["pictures"].value
-    assert "| ball-tracking | failed | 1 | row 3: bad |" in observations[SECOND].metadata["jobs"].value
-    assert context.cursor is not None and int(context.cursor) > 0
+    assert observed[SECOND].metadata["overall"].value == "failed"
+    assert "| ball-tracking | failed | 1 | row 3: bad |" in observed[SECOND].metadata["jobs"].value
+    assert set(again) == {SECOND} and quiet == {}  # only what changed, and each change once
+    assert "| event-detection | scheduled | 1 |" in again[SECOND].metadata["jobs"].value
 
 
 def test_a_run_launched_without_the_recording_tag_gets_it(platform: Platform) -> None:
