@@ -72,7 +72,7 @@ def prepare(size: str, root: Path) -> dict[str, Path]:
     objects = root / "objects"
     match = synthetic_match(recording)
     raw = {
-        name: objects / raw_output(name).key(recording.recording_id)
+        name: objects / raw_output(name).key(recording.recording_id, 1)
         for name in ("player-tracking", "ball-tracking")
     }
     for name, path in raw.items():

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import median, row
+from ras_core.catalogue import raw_output
 
 DURATION_S = {"reduced": 600.0, "full": 5760.0}
 FPS = 25.0
@@ -47,10 +48,8 @@ def generate(recording_id: str, duration_s: float, out: Path) -> dict[str, Path]
         check=True,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    return {
-        "player-tracking": out / "raw" / "player-tracking" / f"{recording_id}.csv",
-        "ball-tracking": out / "raw" / "ball-tracking" / f"{recording_id}.csv",
-    }
+    tracking = ("player-tracking", "ball-tracking")
+    return {name: out / raw_output(name).key(recording_id, 1) for name in tracking}
 
 
 def _worker(args: argparse.Namespace) -> None:

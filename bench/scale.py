@@ -133,15 +133,18 @@ class Fixture:
 def build(root: Path, *, seed: int = 0) -> Fixture:
     """A state store + object store under `root` with the 2 x HOT hot recordings only."""
     from ras_core import catalogue
+    from ras_core.lifecycle import JobRef, RetryPolicy
     from ras_core.recording import parse_recording_metadata
     from ras_core.states import JobState, Source
     from ras_platform.demo import demo_metadata
+    from ras_platform.lifecycle import Lifecycle
     from ras_platform.object_store import LocalObjectStore
     from ras_platform.state_store import StateStore
 
     url = f"sqlite:///{root / 'ras.sqlite'}"
     store = StateStore(url)
     objects = LocalObjectStore(root / "objects", base_url=UNREACHABLE, signing_key=SIGNING_KEY)
+    jobs = Lifecycle(store, objects, RetryPolicy())
     cold: list[str] = []
     in_flight = [f"flight-{i:04d}" for i in range(HOT)]
     new = [f"new-{i:04d}" for i in range(HOT)]
@@ -151,13 +154,13 @@ def build(root: Path, *, seed: int = 0) -> Fixture:
         kind = WAVE_1[i % len(WAVE_1)]
         for job in WAVE_1:
             store.transition(rec, job, JobState.SCHEDULED, source=Source.DISPATCH)
-            store.record_ema_job_id(rec, job, 1, f"ema-{rec}-{job}")
+            jobs.trigger_answered(JobRef(rec, job, 1), f"ema-{rec}-{job}")
             store.transition(rec, job, JobState.RUNNING, source=Source.CALLBACK)
             if job != kind:
                 store.transition(rec, job, JobState.SUCCEEDED, source=Source.CALLBACK)
                 store.transition(rec, job, JobState.COMPLETED, source=Source.IMPORT)
         for raw, fixture in RAW_FIXTURES.items():
-            objects.put_file(catalogue.raw_output(raw).key(rec), FIXTURES / fixture)
+            objects.put_file(catalogue.raw_output(raw).key(rec, 1), FIXTURES / fixture)
     for rec in new:
         store.register_recording(parse_recording_metadata(demo_metadata(rec, 5760.0)))
         store.mark_validated(rec)

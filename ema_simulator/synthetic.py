@@ -1159,12 +1159,13 @@ def malformed_output_bytes(raw_name: str, recording_id: str = "rec-malformed") -
 
 
 def write_all_raw_outputs(
-    match: SyntheticMatch, out_dir: Path, variants: dict[str, str] | None = None
+    match: SyntheticMatch, out_dir: Path, variants: dict[str, str] | None = None, *, attempt: int = 1
 ) -> list[Path]:
-    """Every raw output under out_dir in the contract's layout raw/{raw_name}/{recording_id}.{ext}."""
+    """Every raw output under out_dir in the contract's layout
+    raw/{raw_name}/{recording_id}/attempt-{n}.{ext}, as attempt `attempt` of each job uploads it."""
     written = []
     for raw in raw_outputs():
-        dest = out_dir / raw.key(match.recording.recording_id)
+        dest = out_dir / raw.key(match.recording.recording_id, attempt)
         write_raw_output(match, raw.name, dest, variant=(variants or {}).get(raw.name))
         written.append(dest)
     return written

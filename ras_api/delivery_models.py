@@ -287,8 +287,9 @@ class MatchReport(Processed):
 class UploadUrl(BaseModel):
     name: str = Field(description="raw output name, as in EMA's request")
     format: str
-    key: str
+    key: str = Field(description="raw/{job_type}/{recording_id}/attempt-{n}.{ext}: one key per attempt")
     url: str = Field(description="presigned PUT URL")
+    attempt: int = Field(description="the job's current attempt, whose key this is")
 
 
 class UploadUrls(BaseModel):
@@ -305,6 +306,7 @@ class RawFile(BaseModel):
     size_bytes: int
     etag: str
     url: str = Field(description="presigned GET URL")
+    attempt: int = Field(description="the job attempt that uploaded this file (raw files are per attempt)")
 
 
 class RawFiles(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,6 +73,12 @@ class ChangeLogEntryModel(BaseModel):
     outcome: str
     reason: str | None
     at: datetime
+    reason_class: str | None = Field(
+        default=None, description="failure class the retry policy acted on (docs/internals.md, Retries)"
+    )
+    detail: dict[str, Any] | None = Field(
+        default=None, description="what the change was about: file and sha256, attempts read, not_before"
+    )
 
 
 class DeadLetterModel(BaseModel):

@@ -3,7 +3,8 @@
 In production the object store is S3 and presigned URLs go to S3 itself; this router is then not
 mounted. Here it plays S3's part: the HMAC signature and expiry in the query string are the only
 authorisation, PUT bodies are streamed to a temporary file and moved into place atomically, and
-raw files are write-once (an identical re-upload, EMA retrying, is fine; different bytes are a 409).
+raw files are write-once, as in every object store (an identical re-upload, EMA retrying, is fine;
+different bytes are a 409). Each attempt of a job has keys of its own, so a retry never meets it.
 A PUT with `uploadId` and `partNumber` is a part of a multipart upload, as on S3.
 """
 
@@ -25,10 +26,10 @@ from ras_platform.object_store import (
     LocalObjectStore,
     ObjectStore,
     UploadNotFound,
+    is_write_once,
     validate_key,
 )
 
-WRITE_ONCE_PREFIX = "raw/"
 # What a URL this store signed looks like: ASCII digits without a leading zero (at most 12, which
 # reaches the year 33658), and 64 lowercase hex digits. Anything else is refused before parsing, so
 # '²' (a digit to `str.isdigit`), a 5,000-digit number or a re-padded expiry never reach `int()`.
@@ -172,9 +173,9 @@ async def _receive(request: Request, tmp: Path) -> None:
 
 
 def _store_upload(store: LocalObjectStore, key: str, tmp: Path) -> Response:
-    write_once = key.startswith(WRITE_ONCE_PREFIX)
-    if store.adopt(key, tmp, if_absent=write_once):
+    if store.adopt(key, tmp):
         return _stored(store, key)
+    assert is_write_once(key)  # adopt() replaces any other key
     existing = store.local_path(key)
     if existing is not None and _sha256(existing) == _sha256(tmp):
         return _stored(store, key)  # EMA re-sent the same file: nothing changes

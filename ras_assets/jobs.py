@@ -20,8 +20,9 @@ from dagster import (
 from ras_assets.partitions import recordings_partitions
 from ras_assets.raw import raw_asset_key
 from ras_core import catalogue
+from ras_core.lifecycle import JobRef
 from ras_platform.dagster_client import VALIDATE_RECORDING_JOB
-from ras_platform.orchestration import JobRef
+from ras_platform.lifecycle import Lifecycle
 from ras_platform.trigger import trigger_job
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
@@ -54,22 +55,16 @@ class TriggerEmaConfig(Config):
 def trigger_and_observe(
     context: OpExecutionContext | AssetExecutionContext,
     refs: list[JobRef],
-    state_store: StateStoreResource,
-    object_store: ObjectStoreResource,
+    lifecycle: Lifecycle,
     ema: EmaResource,
 ) -> None:
     """Trigger each EMA job and note the outcome on its raw assets, so the UI shows when a
     partition's EMA job was asked for, with which job id and attempt."""
+    if not refs:
+        return
     with ema.client as client:
         for ref in refs:
-            outcome = trigger_job(
-                ref,
-                store=state_store.store,
-                objects=object_store.store,
-                ema=client,
-                api_base_url=ema.api_base_url,
-                max_attempts=ema.max_attempts,
-            )
+            outcome = trigger_job(ref, lifecycle=lifecycle, ema=client, api_base_url=ema.api_base_url)
             verdict = outcome.error or outcome.skipped or f"EMA job {outcome.ema_job_id}"
             context.log.info(f"{ref.recording_id} {ref.job_type} attempt {ref.attempt}: {verdict}")
             for raw in catalogue.job_type(ref.job_type).raw_outputs:
@@ -96,7 +91,7 @@ def trigger_ema(
     ema: EmaResource,
 ) -> None:
     refs = [JobRef.decode(encoded) for encoded in config.jobs]
-    trigger_and_observe(context, refs, state_store, object_store, ema)
+    trigger_and_observe(context, refs, state_store.lifecycle, ema)
 
 
 @job(executor_def=in_process_executor, tags=EMA_TRIGGER_TAG)

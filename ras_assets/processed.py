@@ -1,12 +1,14 @@
 """Processed assets: one per processed output in the catalogue, built by one factory.
 
-Each reads its raw (or processed) inputs, runs the pure import (`ras_core.importers.run_import`),
-reports its blocking checks, and only when every check passed moves the new file into place. A
-failing check leaves the previous processed file untouched and fails the job with the check's reason.
+Each asks the lifecycle which attempt of each input job to read, reads those raw (or processed)
+inputs, runs the pure import (`ras_core.importers.run_import`), reports its blocking checks, and only
+when every check passed moves the new file into place. It tells the lifecycle how the import went
+(passed, the contract of which file failed, or a transient fault) and triggers what the plan says.
 """
 
+import hashlib
 import tempfile
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,8 +18,6 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
-    AssetRecordsFilter,
     AssetsDefinition,
     Failure,
     MaterializeResult,
@@ -30,41 +30,33 @@ from ras_assets.partitions import recordings_partitions, registered_recording
 from ras_assets.raw import raw_output_key
 from ras_core import catalogue
 from ras_core.catalogue import Catalogue, CheckKind, ProcessedOutput, check_kind
-from ras_core.states import JobState, Source
+from ras_core.recording import RecordingMetadata
+from ras_platform.lifecycle import transient_fault
 from ras_platform.object_store import ObjectStore
-from ras_platform.orchestration import complete_if_imported, fail_job, plan_dispatch, ready_jobs
-from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
 
 if TYPE_CHECKING:
     from ras_core.importers import ImportResult
 
-def _input_keys(out: ProcessedOutput, recording_id: str) -> dict[str, str]:
-    keys = {name: catalogue.raw_output(name).key(recording_id) for name in out.raw_inputs}
+
+def _input_keys(out: ProcessedOutput, recording_id: str, read: Mapping[str, int]) -> dict[str, str]:
+    """Each input's object key: a raw file of the attempt the lifecycle said to read."""
+    keys = {
+        name: catalogue.raw_output(name).key(recording_id, read[catalogue.job_of_raw(name).name])
+        for name in out.raw_inputs
+    }
     return keys | {name: catalogue.processed_output(name).key(recording_id) for name in out.processed_inputs}
 
 
 def _fetch_inputs(
-    objects: ObjectStore, out: ProcessedOutput, recording_id: str, workdir: Path
+    objects: ObjectStore, out: ProcessedOutput, keys: Mapping[str, str], workdir: Path
 ) -> dict[str, Path]:
     paths: dict[str, Path] = {}
-    for name, key in _input_keys(out, recording_id).items():
+    for name, key in keys.items():
         if not objects.exists(key):
             raise Failure(f"{out.name}: input {key} does not exist", allow_retries=False)
         paths[name] = objects.local_path(key) or objects.download(key, workdir / key.replace("/", "_"))
     return paths
-
-
-def _latest_import_times(
-    context: AssetExecutionContext, names: tuple[str, ...], recording_id: str
-) -> dict[str, datetime | None]:
-    times: dict[str, datetime | None] = {}
-    for name in names:
-        records = context.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[recording_id]), limit=1
-        ).records
-        times[name] = datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
-    return times
 
 
 def _check_results(result: "ImportResult") -> list[AssetCheckResult]:
@@ -103,57 +95,40 @@ def _labelled(kind: CheckKind) -> str:
     return label + kind.description
 
 
-def _start_platform_job(store: StateStore, job: catalogue.JobType, recording_id: str) -> bool:
-    """Move a platform-computed job (training clips) to running when this build is its run.
-
-    Its inputs are imported in the same run just before it, so it is dispatched here through the
-    one dependency rule (`ready_jobs`) rather than waiting for the next dispatch tick. False when the
-    build is a plain rebuild of a derived file (the job is not due), which changes no state.
-    """
-    status = store.job_status(recording_id, job.name)
-    if status.state is JobState.PENDING and job.name in {
-        s.job_type for s in ready_jobs(store.job_states(recording_id))
-    }:
-        status = store.transition(recording_id, job.name, JobState.SCHEDULED, source=Source.DISPATCH).status
-    if status.state not in {JobState.SCHEDULED, JobState.STARTING, JobState.RUNNING}:
-        return False
-    store.transition(recording_id, job.name, JobState.RUNNING, source=Source.IMPORT)
-    return True
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _mark_progress(
-    context: AssetExecutionContext,
-    store: StateStore,
+def _import(
+    objects: ObjectStore,
     out: ProcessedOutput,
-    recording_id: str,
-    *,
-    tracked: bool,
-) -> bool:
-    """Complete the owning job once all its processed outputs are in place; True if it completed."""
-    job = catalogue.job_of_processed(out.name)
-    if not job.is_ema:
-        if tracked:
-            store.transition(recording_id, job.name, JobState.SUCCEEDED, source=Source.IMPORT)
-            store.transition(recording_id, job.name, JobState.COMPLETED, source=Source.IMPORT)
-        return False
-    others = tuple(name for name in job.processed_outputs if name != out.name)
-    imported = _latest_import_times(context, others, recording_id) | {out.name: datetime.now(UTC)}
-    return complete_if_imported(store, recording_id, job.name, imported)
+    meta: RecordingMetadata,
+    read: Mapping[str, int],
+    quality: QualityResource,
+) -> tuple["ImportResult", str | None, str | None]:
+    """Run the pure import into a temporary file and, only when every check passed, move it into
+    place; (result, the failing file's key, its content hash)."""
+    recording_id = meta.recording_id
+    keys = _input_keys(out, recording_id, read)
+    with tempfile.TemporaryDirectory(prefix=f"ras-{out.name}-") as tmp:
+        workdir = Path(tmp)
+        inputs = _fetch_inputs(objects, out, keys, workdir)
+        target = workdir / f"out.{out.file_format}"
+        # Imported here, not at module level: every run process loads this module, and only
+        # import runs need polars, pyarrow and jsonschema (about 0.4 s of start-up).
+        from ras_core.importers import run_import
 
-
-def _trigger_what_became_ready(
-    context: AssetExecutionContext,
-    recording_id: str,
-    state_store: StateStoreResource,
-    object_store: ObjectStoreResource,
-    ema: EmaResource,
-) -> None:
-    """A job completed here may make others ready (the dependent jobs once the three independent
-    ones are done): trigger them from this run instead of a separate one a sensor tick later.
-    `plan_dispatch` decides; the dispatch sensor remains the catch-all."""
-    plan = plan_dispatch(state_store.store, recording_ids=[recording_id])
-    if plan.ema_jobs:
-        trigger_and_observe(context, plan.ema_jobs, state_store, object_store, ema)
+        result = run_import(out.name, inputs, meta, target, quality.thresholds, keys=keys)
+        if not result.passed:
+            failed = result.failed_file()
+            by_key = {key: inputs[name] for name, key in keys.items()}
+            return result, failed, _sha256(by_key[failed]) if failed in by_key else None
+        objects.put_file(out.key(recording_id), target)
+    return result, None, None
 
 
 def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinition:
@@ -161,6 +136,7 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
     job = cat.job_of_processed(out.name)
     deps = [AssetDep(raw_output_key(cat.raw_output(name))) for name in out.raw_inputs]
     deps += [AssetDep(name) for name in out.processed_inputs]
+
     @asset(
         name=out.name,
         partitions_def=recordings_partitions,
@@ -179,49 +155,51 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
         ema: EmaResource,
         quality: QualityResource,
     ):
-        store, objects, recording_id = state_store.store, object_store.store, context.partition_key
-        meta = registered_recording(context, store)
-        tracked = job.is_ema or _start_platform_job(store, job, recording_id)
-        with tempfile.TemporaryDirectory(prefix=f"ras-{out.name}-") as tmp:
-            workdir = Path(tmp)
-            inputs = _fetch_inputs(objects, out, recording_id, workdir)
-            target = workdir / f"out.{out.file_format}"
-            # Imported here, not at module level: every run process loads this module, and only
-            # import runs need polars, pyarrow and jsonschema (about 0.4 s of start-up).
-            from ras_core.importers import run_import
-
-            result = run_import(out.name, inputs, meta, target, quality.thresholds)
-            if not result.passed:
-                reason = f"{out.name}: {result.failure_reason()}"
-                yield from _check_results(result)
-                if tracked:
-                    fail_job(
-                        store,
-                        recording_id,
-                        job.name,
-                        reason,
-                        source=Source.IMPORT,
-                        max_attempts=ema.max_attempts,
-                    )
-                raise Failure(description=reason, allow_retries=False)
-            key = out.key(recording_id)
-            objects.put_file(key, target)
+        jobs, objects, recording_id = (
+            state_store.lifecycle,
+            object_store.store,
+            context.partition_key,
+        )
+        meta = registered_recording(context, jobs.store)
+        read = jobs.import_started(recording_id, out.name).read
+        if read is None:
+            # An input job has not delivered its current attempt: nothing to read, nobody to charge.
+            raise Failure(
+                f"{out.name} is not importable now: an input job has not delivered", allow_retries=False
+            )
+        try:
+            result, failed_file, sha256 = _import(objects, out, meta, read, quality)
+        except Exception as error:
+            if not transient_fault(error):
+                raise
+            reason = f"{type(error).__name__}: {error}"
+            jobs.import_failed(recording_id, out.name, read, reason, transient=True)
+            raise Failure(description=f"{out.name}: {reason}", allow_retries=False) from error
+        if not result.passed:
+            reason = result.failure_reason() or "a blocking check failed"
+            yield from _check_results(result)
+            jobs.import_failed(
+                recording_id, out.name, read, reason, transient=False, file=failed_file, sha256=sha256
+            )
+            raise Failure(description=f"{out.name}: {reason}", allow_retries=False)
+        key = out.key(recording_id)
         info = objects.stat(key)
-        status = store.job_status(recording_id, job.name)
         if result.quality:
             # What GET analytics shows: the figures of the data now served.
-            store.record_quality(
-                recording_id, out.name, job.name, status.attempt, [c.as_report() for c in result.quality]
-            )
-        if _mark_progress(context, store, out, recording_id, tracked=tracked):
-            _trigger_what_became_ready(context, recording_id, state_store, object_store, ema)
+            reports = [c.as_report() for c in result.quality]
+            jobs.store.record_quality(recording_id, out.name, job.name, read[job.name], reports)
+        plan = jobs.import_passed(recording_id, out.name, read)
+        # What this import made ready (the dependent jobs once the independent ones completed) is
+        # triggered from this run instead of a separate one a sensor tick later.
+        trigger_and_observe(context, plan.refs(recording_id), jobs, ema)
         yield MaterializeResult(
             metadata={
                 **{k: _metadata_value(v) for k, v in result.metadata.items()},
                 "uri": objects.uri(key),
                 "size_bytes": info.size if info else 0,
-                "job_attempt": status.attempt,
-                "ema_job_id": status.ema_job_id or "-",
+                "job_attempt": read[job.name],
+                "read_attempts": MetadataValue.json(dict(read)),
+                "ema_job_id": jobs.store.job_status(recording_id, job.name).ema_job_id or "-",
             },
             check_results=_check_results(result),
         )

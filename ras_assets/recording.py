@@ -5,8 +5,6 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from ras_assets.jobs import trigger_and_observe
 from ras_assets.partitions import recordings_partitions, registered_recording
 from ras_core.recording import InvalidRecordingMetadata, parse_recording_metadata
-from ras_core.states import JobState, Source
-from ras_platform.orchestration import plan_dispatch
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
 
@@ -20,27 +18,18 @@ def recording(
     """A match recording from the registry, validated per contracts.md (fps, duration, pitch, video
     URIs, periods). EMA jobs are dispatched only for recordings whose latest materialization passed;
     the jobs that are ready at once (the independent ones) are triggered in the same run."""
-    store = state_store.store
+    jobs = state_store.lifecycle
     recording_id = context.partition_key
-    meta = registered_recording(context, store)
+    meta = registered_recording(context, jobs.store)
     try:
         parse_recording_metadata(meta.to_dict())
     except InvalidRecordingMetadata as invalid:
-        for status in store.job_states(recording_id):
-            if status.state is JobState.PENDING:
-                store.transition(
-                    recording_id,
-                    status.job_type,
-                    JobState.FAILED,
-                    source=Source.DISPATCH,
-                    reason=f"recording metadata invalid: {invalid}",
-                )
+        jobs.validated(recording_id, str(invalid))
         raise Failure(f"recording metadata invalid: {invalid}", allow_retries=False) from invalid
-    store.mark_validated(recording_id)
-    # The independent jobs are ready now: trigger them in this run rather than in a separate one
-    # (dagster-notes.md: every run costs seconds). Dependency order still comes from plan_dispatch.
-    plan = plan_dispatch(store, recording_ids=[recording_id])
-    trigger_and_observe(context, plan.ema_jobs, state_store, object_store, ema)
+    # The independent jobs are ready now: the lifecycle schedules them and this run triggers them,
+    # rather than a separate run (dagster-notes.md: every run costs seconds).
+    plan = jobs.validated(recording_id, None)
+    trigger_and_observe(context, plan.refs(recording_id), jobs, ema)
     return MaterializeResult(
         metadata={
             "fps": meta.fps,

@@ -10,6 +10,7 @@ refuses an entry that lacks something the platform generates from it, naming wha
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,8 +44,12 @@ class RawOutput:
     def asset_name(self) -> str:
         return self.name.replace("-", "_")
 
-    def key(self, recording_id: str) -> str:
-        return f"raw/{self.name}/{recording_id}.{self.file_format}"
+    def key(self, recording_id: str, attempt: int) -> str:
+        """contracts.md: each attempt of a job uploads to a key of its own, written once."""
+        return f"{self.prefix(recording_id)}attempt-{attempt}.{self.file_format}"
+
+    def prefix(self, recording_id: str) -> str:
+        return f"raw/{self.name}/{recording_id}/"
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,11 @@ JOB_TYPES: tuple[JobType, ...] = (
 
 ALL_PROCESSED_EVENT = "RecordingAnalysisProcessedV1"
 
+_RAW_KEY = re.compile(
+    r"raw/(?P<name>[^/]+)/(?P<recording>[^/]+)/attempt-(?P<attempt>[1-9][0-9]*)\.(?P<ext>\w+)"
+)
+
+
 class IncompleteCatalogue(ValueError):
     """An entry lacks (or names wrongly) something the platform generates from it."""
 
@@ -349,6 +359,15 @@ class Catalogue:
 
     def job_of_processed(self, processed_name: str) -> JobType:
         return next(job for job in self.job_types if processed_name in job.processed_outputs)
+
+    def parse_raw_key(self, key: str) -> tuple[RawOutput, str, int] | None:
+        """(raw output, recording id, attempt) of a raw key (`RawOutput.key`), or None when `key`
+        is not one: an import charges a failed file to the job and attempt that uploaded it."""
+        match = _RAW_KEY.fullmatch(key)
+        raw = self._raw.get(match["name"]) if match else None
+        if match is None or raw is None or match["ext"] != raw.file_format:
+            return None
+        return raw, match["recording"], int(match["attempt"])
 
     def ema_upstream_inputs(self, job: JobType) -> dict[str, ProcessedOutput]:
         """Processed outputs a dependent job reads, keyed by the name EMA knows them under.
@@ -425,5 +444,6 @@ raw_output = CATALOGUE.raw_output
 raw_outputs = CATALOGUE.raw_outputs
 job_of_raw = CATALOGUE.job_of_raw
 job_of_processed = CATALOGUE.job_of_processed
+parse_raw_key = CATALOGUE.parse_raw_key
 ema_upstream_inputs = CATALOGUE.ema_upstream_inputs
 delivery_endpoints = CATALOGUE.delivery_endpoints

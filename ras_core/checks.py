@@ -38,6 +38,8 @@ class CheckOutcome:
     passed: bool
     description: str  # the reason a person reads in the UI
     metadata: dict[str, int | float | str]
+    # The file (object key) whose content the check judged: a failure is charged to its job.
+    file: str | None = None
 
     @property
     def severity(self) -> CheckSeverity:
@@ -63,7 +65,7 @@ def schema_valid(error: RawFormatError | None, what: str) -> CheckOutcome:
         metadata: dict[str, int | float | str] = {"file": error.file}
         if error.count > 1:
             metadata["problems"] = error.count
-        return CheckOutcome("schema_valid", False, str(error), metadata)
+        return CheckOutcome("schema_valid", False, str(error), metadata, error.file)
     return CheckOutcome("schema_valid", True, f"{what} follows its contract", {})
 
 
@@ -80,8 +82,9 @@ def time_monotonic(times: pl.DataFrame, what: str) -> CheckOutcome:
             f"{what}: time goes backwards {backwards} times within a period, "
             f"first at row {first['row'] + 1} (t={first['t']:g} s, period {first['period']})"
         )
-        return CheckOutcome("time_monotonic", False, description, {"backward_steps": backwards})
-    return CheckOutcome("time_monotonic", True, f"{what}: time never goes backwards within a period", {})
+        return CheckOutcome("time_monotonic", False, description, {"backward_steps": backwards}, what)
+    passed = f"{what}: time never goes backwards within a period"
+    return CheckOutcome("time_monotonic", True, passed, {}, what)
 
 
 def _located(points: pl.DataFrame) -> pl.DataFrame:
@@ -101,9 +104,8 @@ def coordinates_in_band(points: pl.DataFrame, what: str) -> CheckOutcome:
         f"the lines (normalised band [{low:g}, {high:g}]; {share:.2%}, at most {MAX_SHARE_OUTSIDE_BAND:.1%} "
         "allowed: more means metres were not used or the pitch size is wrong)"
     )
-    return CheckOutcome(
-        "coordinates_in_band", passed, description, {"outside": outside, "positions": located.height}
-    )
+    figures = {"outside": outside, "positions": located.height}
+    return CheckOutcome("coordinates_in_band", passed, description, figures, what)
 
 
 # --- quality ---------------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ def frame_coverage(
         "expected": expected,
         "threshold": minimum_share,
     }
-    return CheckOutcome("frame_coverage", passed, description, metadata)
+    return CheckOutcome("frame_coverage", passed, description, metadata, what)
 
 
 def off_pitch_share(points: pl.DataFrame, maximum_share: float, what: str) -> CheckOutcome:
@@ -159,7 +161,7 @@ def off_pitch_share(points: pl.DataFrame, maximum_share: float, what: str) -> Ch
         f"{what}: {off.height} of {located.height} positions off the pitch ({share:.2%}; "
         f"above {maximum_share:.0%} is worth a look)"
     )
-    return CheckOutcome("off_pitch_share", share <= maximum_share, description, metadata)
+    return CheckOutcome("off_pitch_share", share <= maximum_share, description, metadata, what)
 
 
 def players_per_side(players: pl.DataFrame, minimum: int, maximum: int, what: str) -> CheckOutcome:
@@ -182,7 +184,7 @@ def players_per_side(players: pl.DataFrame, minimum: int, maximum: int, what: st
         f"{what}: median players per frame home {figures['home']:g}, away {figures['away']:g} "
         f"(expected {minimum}-{maximum}); {figures['unknown_side_share']:.1%} of rows with an unknown side"
     )
-    return CheckOutcome("players_per_side", passed, description, figures)
+    return CheckOutcome("players_per_side", passed, description, figures, what)
 
 
 def jersey_coverage(players: pl.DataFrame, minimum_share: float, what: str) -> CheckOutcome:
@@ -199,4 +201,4 @@ def jersey_coverage(players: pl.DataFrame, minimum_share: float, what: str) -> C
         "rows": playing.height,
         "threshold": minimum_share,
     }
-    return CheckOutcome("jersey_coverage", share >= minimum_share, description, metadata)
+    return CheckOutcome("jersey_coverage", share >= minimum_share, description, metadata, what)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ras_core import catalogue
+from ras_core.lifecycle import FAILURE_EVENT, FailureAlert
 
 # Fixed forever: changing it would give already-published materializations new event ids.
 _EVENT_NAMESPACE = uuid.UUID("7f0e4b8e-2f7c-5d1a-9a51-52415345564e")
@@ -95,3 +96,19 @@ def _event(
         "links": links,
     }
     return DomainEvent(identifier, detail_type, detail)
+
+
+def failure_event(recording_id: str, alert: FailureAlert, occurred_at: datetime) -> DomainEvent:
+    """`RecordingAnalysisFailedV1` (contracts.md, "Alerts"): the job that failed for good, its attempt,
+    why (and the failure class the retry policy saw), and every link of the recording. Its id is
+    derived from (recording, job type, attempt), so a repeated plan publishes it once."""
+    event = _event(
+        recording_id,
+        alert.job_type,
+        alert.attempt,
+        occurred_at,
+        FAILURE_EVENT,
+        all_links(recording_id),
+    )
+    detail = {**event.detail, "reason": alert.reason, "reason_class": alert.reason_class.value}
+    return DomainEvent(event.event_id, event.detail_type, detail)

@@ -11,12 +11,19 @@ from enum import StrEnum
 
 
 class FailureClass(StrEnum):
+    """Also the retry policy's classes (`ras_core.lifecycle`), recorded as each change-log row's
+    `reason_class`: what a failure is decides whether, and when, the job is tried again."""
+
     EMA_FAILED = "ema_failed"  # EMA's callback said the job failed
     MISSING_UPLOAD = "missing_upload"  # EMA said succeeded, but a result file is not in the store
     CONTRACT = "contract"  # the import refused EMA's file: a blocking check failed
     EMA_REFUSED = "ema_refused"  # a final 4xx answer to the trigger
     EMA_UNREACHABLE = "ema_unreachable"  # timeouts, 408/429/5xx after the client's retries
     INVALID_METADATA = "invalid_metadata"  # the recording's metadata does not validate
+    TRANSIENT = "transient"  # the machine, not EMA: disk full, read-only store, database lost mid-import
+    IDENTICAL_BYTES = "identical_bytes"  # a retry uploaded the very file that failed its contract
+    INPUT_FAILED = "input_failed"  # a job whose file this job's output reads failed for good
+    CANCELLED = "cancelled"  # DELETE /jobs
     OTHER = "other"
 
 
@@ -28,8 +35,11 @@ _PREFIXES = (
 )
 
 
-def classify_failure(source: str, reason: str | None) -> FailureClass:
-    """The class of a failure, from the change log's source and reason."""
+def classify_failure(source: str, reason: str | None, recorded: str | None = None) -> FailureClass:
+    """The class of a failure: the one the lifecycle recorded with it, else (rows written before it
+    recorded one) guessed from the change log's source and reason."""
+    if recorded in FailureClass.__members__.values():
+        return FailureClass(recorded)
     text = reason or ""
     for prefix, failure_class in _PREFIXES:
         if text.startswith(prefix):

@@ -44,6 +44,10 @@ class ImportResult:
         """The first failing contract check's description."""
         return next((c.description for c in self.checks if c.blocking and not c.passed), None)
 
+    def failed_file(self) -> str | None:
+        """The object key of the file the first failing contract check judged: its job is charged."""
+        return next((c.file for c in self.checks if c.blocking and not c.passed), None)
+
     @property
     def quality(self) -> tuple[CheckOutcome, ...]:
         return tuple(check for check in self.checks if not check.blocking)
@@ -67,10 +71,11 @@ class _Inputs:
     paths: Mapping[str, Path]
     recording: RecordingMetadata
     thresholds: QualityThresholds
+    keys: Mapping[str, str]  # raw input name → the object key (of the attempt) it was read from
 
     def raw(self, name: str) -> tuple[Path, str]:
         """Local path and display name (the object key, as EMA and support staff know the file)."""
-        return self.paths[name], raw_output(name).key(self.recording.recording_id)
+        return self.paths[name], self.keys[name]
 
     def processed(self, name: str) -> tuple[Path, str]:
         return self.paths[name], processed_output(name).key(self.recording.recording_id)
@@ -82,11 +87,19 @@ def run_import(
     recording: RecordingMetadata,
     out_path: Path,
     thresholds: QualityThresholds | None = None,
+    *,
+    keys: Mapping[str, str] | None = None,
 ) -> ImportResult:
-    """Import one processed output of one recording from local input files into `out_path`."""
+    """Import one processed output of one recording from local input files into `out_path`.
+
+    `keys` names each raw input by the object key it was read from (its attempt's key), so a
+    failure names the file, and the attempt, that EMA produced; by default attempt 1's.
+    """
     importer = processed_output(output_name).load_importer()
+    names = {name: raw_output(name).key(recording.recording_id, 1) for name in inputs if _is_raw(name)}
+    limits = thresholds or QualityThresholds()
     try:
-        prepared = importer(_Inputs(inputs, recording, thresholds or QualityThresholds()), recording)
+        prepared = importer(_Inputs(inputs, recording, limits, {**names, **(keys or {})}), recording)
     except RawFormatError as error:
         failed = (checks.schema_valid(error, output_name),)
         skipped = tuple(checks.not_run(name) for name in CHECKS_BY_OUTPUT[output_name][1:])
@@ -101,6 +114,14 @@ def run_import(
         prepared.write(out_path)
         metadata["file_size_bytes"] = out_path.stat().st_size
     return result
+
+
+def _is_raw(name: str) -> bool:
+    try:
+        raw_output(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _require_recording(document: dict[str, Any], recording: RecordingMetadata, file: str) -> None:

@@ -22,6 +22,7 @@ class JobStatus:
     ema_job_id: str | None
     reason: str | None
     updated_at: datetime
+    not_before: datetime | None = None  # a retry waiting for its backoff
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,13 @@ class ChangeLogEntry:
     outcome: Outcome
     reason: str | None
     at: datetime
+    reason_class: str | None = None  # ras_core.failures.FailureClass
+    detail: dict[str, Any] | None = None  # file, sha256, attempts read, not_before
+
+    @property
+    def not_before(self) -> datetime | None:
+        value = (self.detail or {}).get("not_before")
+        return datetime.fromisoformat(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -64,13 +72,11 @@ class OutboxEvent:
 
 @dataclass(frozen=True)
 class TransitionResult:
-    """What became of a requested transition. `status` is the job afterwards: back in pending when
-    the failure earned an automatic retry (`retry`, applied in the same transaction)."""
+    """What became of a requested transition: the decision, the job afterwards, the change-log row."""
 
     decision: Decision
     status: JobStatus
     entry: ChangeLogEntry
-    retry: Decision | None = None
 
 
 def initial_status(recording_id: str, job_type: str, registered_at: datetime) -> JobStatus:
@@ -82,7 +88,14 @@ def project(entry: ChangeLogEntry) -> JobStatus:
     # A job back in pending starts afresh; why it was reset stays in the change log.
     reason = None if entry.to_state is JobState.PENDING else entry.reason
     return JobStatus(
-        entry.recording_id, entry.job_type, entry.to_state, entry.attempt, entry.ema_job_id, reason, entry.at
+        entry.recording_id,
+        entry.job_type,
+        entry.to_state,
+        entry.attempt,
+        entry.ema_job_id,
+        reason,
+        entry.at,
+        entry.not_before,
     )
 
 

@@ -4,8 +4,9 @@ pending → scheduled → starting → running → succeeded → completed, or f
 failed or completed → pending on a retry or a forced re-run (the attempt is counted there).
 
 EMA delivers callbacks at least once and out of order, so a callback may skip forward along the
-chain (a lost `running` must not strand a job) but never move it back. Everything here is pure: the
-state store applies a `Decision` and records it in the change log together with its source.
+chain (a lost `running` must not strand a job) but never move it back. Everything here is pure:
+`ras_core.lifecycle` builds its plans from these decisions, and the state store records them in the
+change log together with their source.
 """
 
 from __future__ import annotations
@@ -98,18 +99,6 @@ def decide(
     if _RANK[target] > _RANK[current]:
         return Decision(Outcome.APPLIED, target, attempt, reason)
     return _illegal(current, target, attempt)
-
-
-def retry_after_failure(failure: Decision, *, max_attempts: int) -> Decision | None:
-    """The automatic retry an attempt that has just failed earns while attempts remain, else None.
-
-    The state store applies it in the same transaction as the failure, so a crash cannot leave a job
-    failed with attempts to spare.
-    """
-    if not failure.applied or failure.to_state is not JobState.FAILED or failure.attempt >= max_attempts:
-        return None
-    reason = f"retry {failure.attempt + 1}/{max_attempts} after: {failure.reason}"
-    return decide(JobState.FAILED, failure.attempt, JobState.PENDING, reason=reason)
 
 
 def _illegal(current: JobState, target: JobState, attempt: int) -> Decision:

@@ -77,7 +77,8 @@ class ChangeTally:
         elif row.to_state == "succeeded":
             self._succeeded_at[attempt] = row.at
         elif row.to_state == "failed":
-            self.failures[(row.job_type, classify_failure(row.source, row.reason).value)] += 1
+            failure_class = classify_failure(row.source, row.reason, row.reason_class)
+            self.failures[(row.job_type, failure_class.value)] += 1
             self._close(attempt)
         elif row.to_state == "completed":
             self._observe_completion(attempt, row.at)

@@ -3,7 +3,9 @@
 Both backends keep the same contract, checked by the same tests (tests/adapters/test_object_store.py):
 - keys are validated, so a key can never escape the root or smuggle characters into a URL;
 - writes are atomic: a reader sees the old object or the new one, never half of one;
-- `if_absent=True` makes a write-once put (raw files): it returns False when the key already exists;
+- raw files (keys under `raw/`) are write-once in both: a put or copy onto an existing raw key
+  changes nothing and returns False, so each attempt of a job uploads to a key of its own
+  (`RawOutput.key`); `if_absent=True` asks the same of any other key;
 - presigned URLs let EMA and clients move bytes without passing through our processes (S3) or
   through the API's `/objects` route, which checks an HMAC signature and expiry (local);
 - multipart uploads (S3's protocol: create, presigned part PUTs, list parts, complete, abort) let a
@@ -33,6 +35,14 @@ _KEY = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 _PREFIX = re.compile(r"([A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*")
 # Temporary files carry "~", a character keys may not contain, so list() never returns one.
 _TMP_MARK = ".~tmp~"
+
+
+WRITE_ONCE_PREFIX = "raw/"
+
+
+def is_write_once(key: str) -> bool:
+    """Raw files never change once written (contracts.md), whichever store holds them."""
+    return key.startswith(WRITE_ONCE_PREFIX)
 
 
 class InvalidObjectKey(ValueError):
@@ -97,7 +107,7 @@ class ObjectStore(Protocol):
     def stat(self, key: str) -> ObjectInfo | None: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
-    def copy(self, src: str, dst: str) -> None: ...
+    def copy(self, src: str, dst: str) -> bool: ...
     def list(self, prefix: str) -> list[ObjectInfo]: ...
     def presign_put(self, key: str, expires_s: int) -> str: ...
     def presign_get(self, key: str, expires_s: int) -> str: ...
@@ -174,7 +184,7 @@ class LocalObjectStore:
         The caller still owns (and removes) `tmp` when this returns False.
         """
         target = self.path_of(key)
-        if not if_absent:
+        if not (if_absent or is_write_once(key)):
             os.replace(tmp, target)
             return True
         try:
@@ -188,8 +198,9 @@ class LocalObjectStore:
     def delete(self, key: str) -> None:
         self.path_of(key).unlink(missing_ok=True)
 
-    def copy(self, src: str, dst: str) -> None:
-        self.put_file(dst, self._existing(src))
+    def copy(self, src: str, dst: str) -> bool:
+        """False when `dst` is a raw key that already exists (write-once)."""
+        return self.put_file(dst, self._existing(src))
 
     # --- reads --------------------------------------------------------------------------------------
     def get_bytes(self, key: str) -> bytes:

@@ -16,6 +16,7 @@ from ras_core.quality import QualityThresholds
 from ras_platform.alerts import WebhookAlerter
 from ras_platform.dagster_client import DagsterClient
 from ras_platform.ema_client import EmaClient
+from ras_platform.lifecycle import Lifecycle
 from ras_platform.object_store import ObjectStore, build_object_store
 from ras_platform.publishers import Publisher, build_publisher
 from ras_platform.settings import Settings, quality_thresholds
@@ -68,6 +69,10 @@ class Platform:
             window=timedelta(seconds=self.settings.alert_failure_rate_window_s),
             min_attempts=self.settings.alert_failure_rate_min_attempts,
         )
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self.state_store, self.object_store, self.settings.retry_policy)
 
 
 def platform_for(overrides: Mapping[str, str] | None = None) -> Platform:

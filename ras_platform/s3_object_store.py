@@ -6,6 +6,7 @@ A module of its own so that only processes configured for S3 import boto3.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from ras_platform.object_store import (
     ObjectNotFound,
     PartInfo,
     UploadNotFound,
+    is_write_once,
     validate_key,
     validate_prefix,
 )
@@ -67,6 +69,7 @@ class S3ObjectStore:
             return self._put(key, body, if_absent)
 
     def _put(self, key: str, body: Any, if_absent: bool) -> bool:
+        if_absent = if_absent or is_write_once(key)
         extra = {"IfNoneMatch": "*"} if if_absent else {}
         try:
             self._client.put_object(Bucket=self.bucket, Key=validate_key(key), Body=body, **extra)
@@ -105,10 +108,17 @@ class S3ObjectStore:
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=validate_key(key))
 
-    def copy(self, src: str, dst: str) -> None:
+    def copy(self, src: str, dst: str) -> bool:
+        """False when `dst` is a raw key that already exists (write-once)."""
+        if is_write_once(dst):
+            # CopyObject has no conditional write on its destination (nor has moto): a conditional
+            # PUT of the downloaded bytes keeps the rule race-free. Raw copies are rare (duplicate).
+            with tempfile.TemporaryDirectory(prefix="ras-copy-") as tmp:
+                return self.put_file(dst, self.download(src, Path(tmp) / "object"))
         source = {"Bucket": self.bucket, "Key": validate_key(src)}
         with _not_found_as(src):
             self._client.copy_object(Bucket=self.bucket, Key=validate_key(dst), CopySource=source)
+        return True
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         pages = self._client.get_paginator("list_objects_v2").paginate(

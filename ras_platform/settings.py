@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ras_core.lifecycle import RetryPolicy
 from ras_core.quality import QualityThresholds
 
 EMBEDDED_ZOLA_TOKEN = "zola-dev-token"
@@ -62,6 +63,8 @@ class Settings(BaseSettings):
     # How long a trigger (or a platform job's run) may take before dispatch asks again. Raise it
     # when runs wait long in the queue (ECS): a re-trigger is harmless but wasted work.
     ema_trigger_timeout_s: float = 90.0
+    # Backoff before an automatic retry of a transient failure; doubles per attempt, capped at 300 s.
+    retry_backoff_s: float = 2.0
 
     zola_token: str = EMBEDDED_ZOLA_TOKEN
     ema_token: str = EMBEDDED_EMA_TOKEN
@@ -146,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def events_file(self) -> Path:
         return (self.data_dir / "events.jsonl").absolute()
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.ema_max_attempts, backoff_s=self.retry_backoff_s)
 
 
 def get_settings() -> Settings:

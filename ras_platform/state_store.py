@@ -2,24 +2,28 @@
 
 One SQL database (a SQLite file embedded, PostgreSQL in production) shared by the API, the Dagster
 sensors and the runs. Every state change is one transaction that locks the recording's registry row,
-asks `ras_core.states.decide` what to do, appends a change-log row whatever the outcome, updates the
-projection if applied and writes the domain events it causes into the outbox. The registry row also
-counts the recording's change-log versions, so versions are contiguous under any concurrency.
+records what `ras_core.lifecycle` decided (through `ras_platform.lifecycle`), appends a change-log
+row whatever the outcome, updates the projection if applied and writes the domain events it causes
+into the outbox. The registry row also counts the recording's change-log versions, so versions are
+contiguous under any concurrency.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 
 from ras_core import catalogue
-from ras_core.callbacks import EmaCallback, InvalidCallback, as_callback, callback_reason
+from ras_core import domain_events as events
+from ras_core.callbacks import EmaCallback, InvalidCallback, as_callback
+from ras_core.lifecycle import Plan
 from ras_core.recording import Period, Pitch, RecordingMetadata
 from ras_core.records import (
     ChangeLogEntry,
@@ -31,16 +35,7 @@ from ras_core.records import (
     initial_status,
     project,
 )
-from ras_core.states import (
-    IN_FLIGHT,
-    Decision,
-    JobState,
-    Outcome,
-    Source,
-    decide,
-    ready_job_types,
-    retry_after_failure,
-)
+from ras_core.states import IN_FLIGHT, Decision, JobState, Outcome, Source, decide
 from ras_platform.db import readings, sql
 from ras_platform.db.engine import make_engine, read_transaction, write_transaction
 from ras_platform.db.migrate import migrate as migrate_schema
@@ -55,6 +50,7 @@ from ras_platform.db.schema import (
     callback_inbox,
     job_states,
     outbox,
+    output_imports,
     quality_reports,
     recordings,
     state_changes,
@@ -71,13 +67,11 @@ __all__ = [
     "OutboxEvent",
     "QualityReport",
     "RecordingBusy",
+    "RecordingSnapshot",
     "StateStore",
     "TransitionResult",
     "UnknownRecording",
 ]
-
-# A callback that beat its trigger's answer waits this long for the EMA job id before it is stale.
-DEFAULT_DEFER_LIMIT_S = 300.0
 
 
 class RecordingBusy(RuntimeError):
@@ -189,90 +183,111 @@ class StateStore:
         source: Source,
         reason: str | None = None,
         ema_job_id: str | None = None,
-        retry_within: int | None = None,
     ) -> TransitionResult:
-        """Ask for `target`; the change log records the request whatever `decide` says about it.
+        """Ask for one `target`; the change log records the request whatever `decide` says about it.
 
-        With `retry_within` (the maximum attempts), a failure that leaves attempts to spare goes back
-        to pending in the same transaction.
+        A bare state-machine step (tests and replays drive jobs with it); the platform decides what
+        happens to a job through `ras_platform.lifecycle`, which records whole plans (`apply_plan`).
         """
         catalogue.job_type(job_type)
         with write_transaction(self._engine) as conn:
             current = lock_job(conn, recording_id, job_type)
             decision = decide(current.state, current.attempt, target, reason=reason)
-            return _record(conn, current, decision, source, ema_job_id, retry_within=retry_within)
+            return _record(conn, current, decision, source, ema_job_id)
 
-    def schedule_ready_jobs(self, recording_id: str, *, ema_only: bool = False) -> list[JobStatus]:
-        """Move every ready job of a validated recording to scheduled, in one transaction; the jobs
-        moved. A recording the `recording` asset has not validated yet has none ready."""
+    def apply_plan(
+        self,
+        recording_id: str,
+        rule: Callable[[RecordingSnapshot], Plan],
+        *,
+        inbox_id: int | None = None,
+    ) -> Plan | None:
+        """Lock the recording, ask `rule` (a `ras_core.lifecycle` decision) for a plan over its jobs
+        and record the plan, all in one transaction: every change-log row, the projection, the
+        outbox rows the changes owe and the import the plan reports. Only `ras_platform.lifecycle`
+        calls this.
+
+        With `inbox_id` the callback row is locked too and marked processed with the plan's outcome;
+        None when it was already processed, or when the plan defers it (it stays for the next tick).
+        """
         with write_transaction(self._engine) as conn:
-            lock_recording(conn, recording_id)
+            row = lock_recording(conn, recording_id)
+            inbox = None
+            if inbox_id is not None:
+                inbox_row = conn.execute(
+                    select(callback_inbox).where(callback_inbox.c.id == inbox_id).with_for_update()
+                ).one_or_none()
+                if inbox_row is None or inbox_row.processed_at is not None:
+                    return None
+                inbox = inbox_from_row(inbox_row)
             validated_at = conn.scalar(
                 select(recordings.c.validated_at).where(recordings.c.recording_id == recording_id)
             )
-            if validated_at is None:
-                return []
-            current = sql.job_rows(conn, recording_id)
-            scheduled = []
-            for name in ready_job_types({job: status.state for job, status in current.items()}):
-                if ema_only and not catalogue.job_type(name).is_ema:
-                    continue
-                status = current[name]
-                decision = decide(status.state, status.attempt, JobState.SCHEDULED)
-                result = _record(conn, status, decision, Source.DISPATCH, None)
-                if result.decision.applied:
-                    scheduled.append(result.status)
-            return scheduled
-
-    def record_ema_job_id(self, recording_id: str, job_type: str, attempt: int, ema_job_id: str) -> bool:
-        """Remember the EMA job of `attempt`; False if that attempt is no longer current or has another id.
-
-        Logged as an applied change that keeps the state, so `rebuild_projection` restores the id too.
-        """
-        with write_transaction(self._engine) as conn:
-            current = lock_job(conn, recording_id, job_type)
-            if current.attempt != attempt or current.state is JobState.PENDING:
-                return False
-            if current.ema_job_id is not None:
-                return current.ema_job_id == ema_job_id
-            keep_state = Decision(Outcome.APPLIED, current.state, current.attempt, current.reason)
-            entry = sql.append_change(conn, current, keep_state, Source.DISPATCH, ema_job_id, now())
-            sql.write_projection(conn, project(entry))
-            return True
-
-    def apply_callback(
-        self,
-        inbox: InboxCallback,
-        *,
-        retry_within: int | None = None,
-        defer_limit_s: float = DEFAULT_DEFER_LIMIT_S,
-    ) -> TransitionResult | None:
-        """Turn an inbox row into a change and mark it processed, atomically (with the automatic
-        retry of a failure, see `transition`).
-
-        None when nothing was done: the row was already processed, or it is deferred because its
-        trigger has not yet recorded the EMA job id (it stays pending for the next tick).
-        """
-        with write_transaction(self._engine) as conn:
-            current = lock_job(conn, inbox.recording_id, inbox.job_kind)
-            row = conn.execute(
-                select(callback_inbox).where(callback_inbox.c.id == inbox.id).with_for_update()
-            ).one_or_none()
-            if row is None or row.processed_at is not None:
-                return None
+            snapshot = RecordingSnapshot(
+                recording_id=recording_id,
+                jobs=sql.job_rows(conn, recording_id),
+                validated=validated_at is not None,
+                imported=_output_imports(conn, recording_id),
+                inbox=inbox,
+                registered_at=row.registered_at,
+            )
+            plan = rule(snapshot)
             at = now()
-            if _awaiting_trigger(current) and at - row.received_at < timedelta(seconds=defer_limit_s):
-                return None
-            decision = _callback_decision(current, row)
-            result = _record(
-                conn, current, decision, Source.CALLBACK, row.job_id, at, retry_within=retry_within
+            _apply_changes(conn, snapshot.jobs, plan, at)
+            if plan.record_import is not None:
+                _record_import(conn, recording_id, *plan.record_import, at)
+            for alert in plan.alerts:
+                _add_event(conn, recording_id, events.failure_event(recording_id, alert, at), at)
+            if inbox is not None:
+                if plan.deferred:
+                    return None
+                outcome = plan.outcome.value if plan.outcome else Outcome.DUPLICATE.value
+                conn.execute(
+                    update(callback_inbox)
+                    .where(callback_inbox.c.id == inbox.id)
+                    .values(processed_at=at, outcome=outcome)
+                )
+            return plan
+
+    def output_imports(self, recording_id: str) -> dict[str, dict[str, int]]:
+        """Each processed output's latest successful import: output → job type → attempt read."""
+        with read_transaction(self._engine) as conn:
+            return _output_imports(conn, recording_id)
+
+    def last_failure(self, recording_id: str, job_type: str, reason_class: str) -> ChangeLogEntry | None:
+        """The job's latest applied failure of `reason_class` (with its file and content hash)."""
+        query = (
+            select(state_changes)
+            .where(
+                state_changes.c.recording_id == recording_id,
+                state_changes.c.job_type == job_type,
+                state_changes.c.to_state == JobState.FAILED.value,
+                state_changes.c.outcome == Outcome.APPLIED.value,
+                state_changes.c.reason_class == reason_class,
             )
-            conn.execute(
-                update(callback_inbox)
-                .where(callback_inbox.c.id == row.id)
-                .values(processed_at=at, outcome=result.decision.outcome.value)
+            .order_by(state_changes.c.version.desc())
+            .limit(1)
+        )
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(query).one_or_none()
+        return None if row is None else change_from_row(row)
+
+    def import_failures(self, recording_id: str, job_type: str, attempt: int, reason_class: str) -> int:
+        """How many imports of this attempt failed with `reason_class` without failing the job."""
+        query = (
+            select(func.count())
+            .select_from(state_changes)
+            .where(
+                state_changes.c.recording_id == recording_id,
+                state_changes.c.job_type == job_type,
+                state_changes.c.attempt == attempt,
+                state_changes.c.source == Source.IMPORT.value,
+                state_changes.c.reason_class == reason_class,
+                state_changes.c.outcome == Outcome.APPLIED.value,
             )
-            return result
+        )
+        with read_transaction(self._engine) as conn:
+            return int(conn.scalar(query) or 0)
 
     def change_log(
         self, recording_id: str, *, after_version: int = 0, limit: int | None = None
@@ -324,7 +339,7 @@ class StateStore:
         """Validated recordings with at least one pending job whose upstream jobs are all completed.
 
         A pre-filter for dispatch, so jobs blocked on their dependencies (four per recording in its
-        first wave) never crowd ready ones out of a bounded read; `schedule_ready_jobs` still
+        first wave) never crowd ready ones out of a bounded read; `Lifecycle.dispatch` still
         decides per recording. Upstream jobs come from the catalogue."""
         pending, upstream = job_states.alias("pending"), job_states.alias("upstream")
         ready_any = []
@@ -345,6 +360,7 @@ class StateStore:
             .where(
                 pending.c.state == JobState.PENDING.value,
                 recordings.c.validated_at.is_not(None),
+                or_(pending.c.not_before.is_(None), pending.c.not_before <= now()),
                 or_(*ready_any),
             )
             .group_by(pending.c.recording_id)
@@ -378,18 +394,16 @@ class StateStore:
                 return _inbox_id(conn, dedupe_key), False
             return _inbox_id(conn, dedupe_key), True
 
-    def pending_callbacks(self, *, limit: int = 200) -> list[InboxCallback]:
-        """Unprocessed callbacks in arrival order.
+    def pending_callbacks(self, *, limit: int = 200, recording_id: str | None = None) -> list[InboxCallback]:
+        """Unprocessed callbacks in arrival order (of one recording, with `recording_id`).
 
         Selected by "unprocessed", not by an id cursor: a row whose insert committed after a higher
         id's is still found on a later tick.
         """
-        query = (
-            select(callback_inbox)
-            .where(callback_inbox.c.processed_at.is_(None))
-            .order_by(callback_inbox.c.id)
-            .limit(limit)
-        )
+        query = select(callback_inbox).where(callback_inbox.c.processed_at.is_(None))
+        if recording_id is not None:
+            query = query.where(callback_inbox.c.recording_id == recording_id)
+        query = query.order_by(callback_inbox.c.id).limit(limit)
         with read_transaction(self._engine) as conn:
             return [inbox_from_row(row) for row in conn.execute(query)]
 
@@ -502,47 +516,90 @@ def _record(
     ema_job_id: str | None,
     at: datetime | None = None,
     *,
-    retry_within: int | None = None,
+    reason_class: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> TransitionResult:
-    """Log `decision` and, if applied, project it and write the domain events it causes; then the
-    automatic retry of a failure when `retry_within` allows one."""
+    """Log `decision` and, if applied, project it and write the domain events it causes."""
     at = at or now()
     if decision.applied:
         # Re-entering pending starts a new attempt that has no EMA job yet.
         logged_ema_id = None if decision.to_state is JobState.PENDING else ema_job_id or current.ema_job_id
     else:
         logged_ema_id = ema_job_id or current.ema_job_id
-    entry = sql.append_change(conn, current, decision, source, logged_ema_id, at)
+    entry = sql.append_change(
+        conn, current, decision, source, logged_ema_id, at, reason_class=reason_class, detail=detail
+    )
     if not decision.applied:
         return TransitionResult(decision, current, entry)
     status = project(entry)
     sql.write_projection(conn, status)
     if status.state is JobState.COMPLETED:
         sql.add_completion_events(conn, status)
-    retry = retry_after_failure(decision, max_attempts=retry_within) if retry_within else None
-    if retry is None:
-        return TransitionResult(decision, status, entry)
-    retry_entry = sql.append_change(conn, status, retry, source, None, at)
-    retried = project(retry_entry)
-    sql.write_projection(conn, retried)
-    return TransitionResult(decision, retried, retry_entry, retry)
+    return TransitionResult(decision, status, entry)
 
 
-def _awaiting_trigger(current: JobStatus) -> bool:
-    # Dispatch marked the job scheduled and its trigger has not yet stored EMA's answer.
-    return current.state is JobState.SCHEDULED and current.ema_job_id is None
+@dataclass(frozen=True)
+class RecordingSnapshot:
+    """A recording as `apply_plan` hands it to a lifecycle rule, read under the recording's lock."""
+
+    recording_id: str
+    jobs: dict[str, JobStatus]
+    validated: bool
+    imported: dict[str, dict[str, int]]  # output → job type → attempt its latest import read
+    inbox: InboxCallback | None
+    registered_at: datetime
 
 
-def _callback_decision(current: JobStatus, row: Any) -> Decision:
-    if row.job_id != current.ema_job_id:
-        return Decision(
-            Outcome.STALE,
-            current.state,
-            current.attempt,
-            f"stale callback from EMA job {row.job_id}; current EMA job is {current.ema_job_id or 'none'}",
+def _apply_changes(conn: Any, jobs: dict[str, JobStatus], plan: Plan, at: datetime) -> None:
+    for change in plan.changes:
+        current = jobs[change.job_type]
+        assert current.state is change.from_state, f"{change} planned over {current.state}"
+        detail = dict(change.detail or {})
+        if change.not_before is not None:
+            detail["not_before"] = change.not_before.isoformat()
+        result = _record(
+            conn,
+            current,
+            change.decision,
+            change.source,
+            change.ema_job_id,
+            at,
+            reason_class=change.reason_class.value if change.reason_class else None,
+            detail=detail or None,
         )
-    reason = callback_reason(row.payload)
-    return decide(current.state, current.attempt, JobState(row.job_state), reason=reason)
+        jobs[change.job_type] = result.status
+
+
+def _output_imports(conn: Any, recording_id: str) -> dict[str, dict[str, int]]:
+    rows = conn.execute(select(output_imports).where(output_imports.c.recording_id == recording_id))
+    return {row.output: dict(row.attempts) for row in rows}
+
+
+def _record_import(conn: Any, recording_id: str, output: str, read: dict[str, int], at: datetime) -> None:
+    values = {"attempts": dict(read), "imported_at": at}
+    updated = conn.execute(
+        update(output_imports)
+        .where(output_imports.c.recording_id == recording_id, output_imports.c.output == output)
+        .values(values)
+    )
+    if updated.rowcount == 0:
+        conn.execute(insert(output_imports).values(recording_id=recording_id, output=output, **values))
+
+
+def _add_event(conn: Any, recording_id: str, event: events.DomainEvent, at: datetime) -> None:
+    sql.insert_ignore(
+        conn,
+        outbox,
+        {
+            "event_id": event.event_id,
+            "recording_id": recording_id,
+            "detail_type": event.detail_type,
+            "detail": event.detail,
+            "created_at": at,
+            "attempts": 0,
+        },
+        ["event_id"],
+    )
 
 
 def _metadata_from_dict(data: dict[str, Any]) -> RecordingMetadata:
@@ -578,6 +635,7 @@ def _job_row(status: JobStatus) -> dict[str, Any]:
         "ema_job_id": status.ema_job_id,
         "reason": status.reason,
         "updated_at": status.updated_at,
+        "not_before": status.not_before,
     }
 
 

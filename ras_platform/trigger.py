@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 from ras_core import catalogue
 from ras_core.ema_requests import build_request, idempotency_key
-from ras_core.states import JobState, Source
+from ras_core.lifecycle import JobRef, raw_keys
+from ras_core.states import JobState
 from ras_platform.ema_client import EmaClient, EmaError
-from ras_platform.object_store import ObjectStore
-from ras_platform.orchestration import JobRef, fail_job
-from ras_platform.state_store import StateStore
+from ras_platform.lifecycle import Lifecycle
 
 UPLOAD_URL_EXPIRY_S = 3 * 24 * 3600  # contracts.md: presigned PUTs live 3 days
 UPSTREAM_URL_EXPIRY_S = 24 * 3600
@@ -35,12 +34,12 @@ def callback_url(api_base_url: str, recording_id: str) -> str:
 def trigger_job(
     ref: JobRef,
     *,
-    store: StateStore,
-    objects: ObjectStore,
+    lifecycle: Lifecycle,
     ema: EmaClient,
     api_base_url: str,
-    max_attempts: int,
 ) -> TriggerOutcome:
+    """Trigger one attempt; EMA's answer (its job id, or why it refused) goes to the lifecycle."""
+    store, objects = lifecycle.store, lifecycle.objects
     status = store.job_status(ref.recording_id, ref.job_type)
     if status.attempt != ref.attempt or status.state is not JobState.SCHEDULED:
         # Superseded by a retry or a cancel, or already past scheduling: nothing to do.
@@ -52,9 +51,11 @@ def trigger_job(
     recording = store.get_recording(ref.recording_id)
     assert recording is not None, f"recording {ref.recording_id} vanished"
     job = catalogue.job_type(ref.job_type)
+    # Each attempt uploads to keys of its own (contracts.md), so a retry never meets the file of
+    # the attempt that failed, and the import knows which attempt it reads.
     upload_urls = {
-        raw.name: objects.presign_put(raw.key(ref.recording_id), UPLOAD_URL_EXPIRY_S)
-        for raw in job.raw_outputs
+        name: objects.presign_put(key, UPLOAD_URL_EXPIRY_S)
+        for name, key in raw_keys(ref.recording_id, ref.job_type, ref.attempt).items()
     }
     upstream_urls = {
         name: objects.presign_get(out.key(ref.recording_id), UPSTREAM_URL_EXPIRY_S)
@@ -70,17 +71,9 @@ def trigger_job(
         reason = (
             f"EMA refused the trigger: {error.message}"
             if error.final
-            else f"EMA unreachable: {error.message}"
+            else f"EMA {error.status_code or 'unreachable'} after retries: {error.message}"
         )
-        fail_job(
-            store,
-            ref.recording_id,
-            ref.job_type,
-            reason,
-            source=Source.DISPATCH,
-            max_attempts=max_attempts,
-            retryable=not error.final,
-        )
+        lifecycle.trigger_failed(ref, reason, final=error.final)
         return TriggerOutcome(ref, None, error=reason)
-    store.record_ema_job_id(ref.recording_id, ref.job_type, ref.attempt, answer.job_id)
+    lifecycle.trigger_answered(ref, answer.job_id)
     return TriggerOutcome(ref, answer.job_id)

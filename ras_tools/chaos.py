@@ -31,7 +31,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -176,9 +176,18 @@ def production_settings_env(database_url: str, aws: AwsDouble, *, bucket: str, b
 # --- the fault-free reference ---------------------------------------------------------------------------
 
 
-def reference_digests(metadata: RecordingMetadata, *, tracking_variant: str = "v3") -> dict[str, str]:
+def reference_digests(
+    metadata: RecordingMetadata,
+    *,
+    tracking_variant: str = "v3",
+    attempts: Mapping[str, Mapping[str, int]] | None = None,
+) -> dict[str, str]:
     """sha256 of every processed file of one recording, imported in-process from the simulator's
-    deterministic output (what a fault-free run writes): processed key → digest."""
+    deterministic output (what a fault-free run writes): processed key → digest.
+
+    A processed file names the raw file it came from, and so the attempt that uploaded it:
+    `attempts` (output → job type → attempt, the state store's `output_imports`) says which attempt
+    each import read; attempt 1 otherwise."""
     from ema_simulator import synthetic
     from ras_core.importers import run_import
 
@@ -203,8 +212,15 @@ def reference_digests(metadata: RecordingMetadata, *, tracking_variant: str = "v
             out = next(o for o in pending if all(name in paths for name in o.processed_inputs))
             pending.remove(out)
             inputs = {name: paths[name] for name in (*out.raw_inputs, *out.processed_inputs)}
+            read = (attempts or {}).get(out.name, {})
+            keys = {
+                name: catalogue.raw_output(name).key(
+                    metadata.recording_id, read.get(catalogue.job_of_raw(name).name, 1)
+                )
+                for name in out.raw_inputs
+            }
             target = work / f"processed-{out.name}.{out.file_format}"
-            result = run_import(out.name, inputs, metadata, target)
+            result = run_import(out.name, inputs, metadata, target, keys=keys)
             if not result.passed:
                 raise RuntimeError(f"reference import of {out.name} failed: {result.failure_reason()}")
             paths[out.name] = target
@@ -455,7 +471,7 @@ class _Settling:
 
 def _unsettled(statuses: list[Any]) -> list[str]:
     """Jobs still moving: in flight, or pending with every upstream job completed (ready)."""
-    from ras_platform.orchestration import ready_jobs
+    from ras_core.lifecycle import ready_jobs
 
     moving = [f"{s.job_type}={s.state.value}" for s in statuses if s.state in IN_FLIGHT]
     return moving + [f"{s.job_type}=pending(ready)" for s in ready_jobs(statuses)]
@@ -600,7 +616,10 @@ def _compare_files(
 ) -> None:
     completed = [r for r in ids if all(s.state is JobState.COMPLETED for s in tracker.store.job_states(r))]
     for recording_id in completed:
-        expected = reference_digests(parse_recording_metadata(metadata[recording_id]))
+        expected = reference_digests(
+            parse_recording_metadata(metadata[recording_id]),
+            attempts=tracker.store.output_imports(recording_id),
+        )
         for key, digest in expected.items():
             try:
                 actual = hashlib.sha256(objects.get_bytes(key)).hexdigest()

@@ -14,6 +14,7 @@ from ras_core.alerts import FailureRatePolicy
 from ras_core.quality import QualityThresholds
 from ras_platform.alerts import WebhookAlerter
 from ras_platform.ema_client import EmaClient
+from ras_platform.lifecycle import Lifecycle
 from ras_platform.object_store import ObjectStore
 from ras_platform.platform import Platform, platform_for
 from ras_platform.publishers import Publisher
@@ -35,6 +36,11 @@ class StateStoreResource(_PlatformPart):
     @property
     def store(self) -> StateStore:
         return self.platform.state_store
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """Every decision about a job (`ras_platform.lifecycle`), over this platform's stores."""
+        return self.platform.lifecycle
 
 
 class ObjectStoreResource(_PlatformPart):

@@ -16,9 +16,8 @@ from dagster import (
 
 from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_recording_job
 from ras_core.states import JobState
-from ras_platform.orchestration import plan_dispatch
 from ras_platform.state_store import StateStore
-from resources import EmaResource, StateStoreResource
+from resources import EmaResource, ObjectStoreResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
 from sensors.ema_callbacks import has_active_run, import_run_request, recordings_with_active_runs
 
@@ -74,7 +73,10 @@ def _lost_validations(
     "one trigger run per tick for all recordings.",
 )
 def dispatch_sensor(
-    context: SensorEvaluationContext, state_store: StateStoreResource, ema: EmaResource
+    context: SensorEvaluationContext,
+    state_store: StateStoreResource,
+    object_store: ObjectStoreResource,
+    ema: EmaResource,
 ) -> SensorResult:
     store = state_store.store
     # A platform job scheduled here while the import run of its inputs is queued or under way
@@ -82,8 +84,7 @@ def dispatch_sensor(
     importing = recordings_with_active_runs(context.instance, import_processed_job.name)
     # A trigger run still queued or under way will take care of the jobs it lists: re-asking for
     # "stuck" ones while the queue is merely slow would only grow it.
-    plan = plan_dispatch(
-        store,
+    plan = state_store.lifecycle.dispatch(
         importing=importing,
         include_stuck=not has_active_run(context.instance, trigger_ema_jobs.name),
         trigger_timeout=timedelta(seconds=ema.trigger_timeout_s),

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from dagster import (
     AssetKey,
     AssetMaterialization,
-    AssetRecordsFilter,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -25,14 +24,8 @@ from ras_assets.jobs import import_processed_job
 from ras_assets.raw import raw_asset_key
 from ras_core import catalogue
 from ras_core.states import JobState
-from ras_platform.orchestration import (
-    STUCK_IMPORT_AFTER,
-    RawMaterialization,
-    complete_if_imported,
-    imports_after_success,
-    process_inbox,
-)
-from ras_platform.state_store import StateStore
+from ras_platform.lifecycle import STUCK_IMPORT_AFTER, Lifecycle, RawMaterialization
+from ras_platform.state_store import JobStatus, StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
 
@@ -106,40 +99,45 @@ def recordings_with_active_runs(instance: DagsterInstance, job_name: str, limit:
 
 
 def _sweep_stuck_imports(
-    context: SensorEvaluationContext, store: StateStore, objects, requests: dict[str, set[str]]
+    context: SensorEvaluationContext, jobs: Lifecycle, requests: dict[str, set[str]]
 ) -> list[RunRequest]:
     """Jobs left `succeeded` with no import run under way (a crash lost their import request or its
-    run, or two imports raced on completion): completion re-checked, the import asked for again."""
+    run, or an import met a transient fault and waits for its backoff): the lifecycle completes them
+    or names the imports to ask for again."""
     now = datetime.now(UTC)
     bucket = str(int(time.time() // STUCK_IMPORT_AFTER.total_seconds()))
     stuck: dict[str, set[str]] = defaultdict(set)
-    for status in store.jobs_in_state(JobState.SUCCEEDED, limit=100):
-        updated = status.updated_at if status.updated_at.tzinfo else status.updated_at.replace(tzinfo=UTC)
-        if status.recording_id in requests or now - updated < STUCK_IMPORT_AFTER:
+    for status in jobs.store.jobs_in_state(JobState.SUCCEEDED, limit=100):
+        if status.recording_id in requests or not _import_due(status, now):
             continue
         if has_active_run(context.instance, import_processed_job.name, status.recording_id):
             continue
-        job = catalogue.job_type(status.job_type)
-        imported = {
-            name: _latest_materialization(context, name, status.recording_id)
-            for name in job.processed_outputs
-        }
-        if not complete_if_imported(store, status.recording_id, job.name, imported):
-            stuck[status.recording_id] |= imports_after_success(objects, status.recording_id, job)
+        stuck[status.recording_id] |= jobs.sweep_import(status.recording_id, status.job_type).imports
     return [
-        import_run_request(store, recording_id, outputs, salt=bucket)
+        import_run_request(
+            jobs.store, recording_id, outputs, salt=f"{bucket}:{_retry_salt(jobs, recording_id)}"
+        )
         for recording_id, outputs in sorted(stuck.items())
         if outputs
     ]
 
 
-def _latest_materialization(
-    context: SensorEvaluationContext, asset: str, recording_id: str
-) -> datetime | None:
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[recording_id]), limit=1
-    ).records
-    return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+def _import_due(status: JobStatus, now: datetime) -> bool:
+    """A backed-off import retry is due at its `not_before`; a lost import after the sweep interval."""
+    if status.not_before is not None:
+        return _aware(status.not_before) <= now
+    return now - _aware(status.updated_at) >= STUCK_IMPORT_AFTER
+
+
+def _retry_salt(jobs: Lifecycle, recording_id: str) -> str:
+    # A retry after a backoff needs a run key of its own, even within one sweep interval.
+    return ",".join(
+        s.not_before.isoformat() for s in jobs.store.job_states(recording_id) if s.not_before is not None
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @sensor(
@@ -156,8 +154,9 @@ def ema_callback_sensor(
     object_store: ObjectStoreResource,
     ema: EmaResource,
 ) -> SensorResult:
-    store, objects = state_store.store, object_store.store
-    plan = process_inbox(store, objects, max_attempts=ema.max_attempts, limit=CALLBACKS_PER_TICK)
+    jobs = state_store.lifecycle
+    store = jobs.store
+    plan = jobs.process_inbox(limit=CALLBACKS_PER_TICK)
     imports: dict[str, set[str]] = defaultdict(set, {k: set(v) for k, v in plan.imports.items() if v})
     per_asset = os.environ.get(RUN_PER_ASSET_ENV) == "1"
     groups = [
@@ -166,7 +165,7 @@ def ema_callback_sensor(
         for group in ([{o} for o in sorted(outputs)] if per_asset else [outputs])
     ]
     run_requests = [import_run_request(store, rec, outputs) for rec, outputs in groups]
-    run_requests += _sweep_stuck_imports(context, store, objects, imports)
+    run_requests += _sweep_stuck_imports(context, jobs, imports)
     if plan.failed:
         context.log.warning(
             f"callbacks failed={plan.failed} quarantined={plan.quarantined} (dead_letters; ras redrive)"

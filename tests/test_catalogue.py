@@ -24,7 +24,10 @@ def test_dependent_jobs_need_the_three_independent_ones() -> None:
 
 def test_raw_keys_follow_the_contract_layout() -> None:
     raw = catalogue.raw_output("physical-metrics")
-    assert raw.key("rec-001") == "raw/physical-metrics/rec-001.parquet"
+    assert raw.key("rec-001", 2) == "raw/physical-metrics/rec-001/attempt-2.parquet"
+    assert catalogue.parse_raw_key(raw.key("rec-001", 2)) == (raw, "rec-001", 2)
+    assert catalogue.parse_raw_key("raw/physical-metrics/rec-001/attempt-2.csv") is None  # wrong format
+    assert catalogue.parse_raw_key("processed/events/rec-001.json") is None
 
 
 def test_unknown_job_type_names_the_known_ones() -> None:

@@ -15,8 +15,9 @@ from ras_api.edge import GuardedRoute
 from ras_api.problems import Problem
 from ras_api.routers.delivery import problem_doc
 from ras_core import catalogue
+from ras_core.catalogue import RawOutput
 from ras_core.states import IN_FLIGHT, JobState
-from ras_platform.object_store import ObjectStore
+from ras_platform.object_store import ObjectInfo, ObjectStore
 from ras_platform.state_store import RecordingBusy
 
 router = APIRouter(tags=["files"], route_class=GuardedRoute)
@@ -53,12 +54,15 @@ def get_upload_urls(
 ) -> UploadUrls:
     response.headers["Cache-Control"] = "no-store"  # the URLs are credentials
     expires_at = _expires_at(UPLOAD_URL_EXPIRY_S)
+    # The current attempt's keys: a retry uploads beside the attempt that failed, never over it.
+    attempt = platform.state_store.job_status(recording.recording_id, job_type).attempt
     uploads = [
         UploadUrl(
             name=raw.name,
             format=raw.file_format,
-            key=(key := raw.key(recording.recording_id)),
+            key=(key := raw.key(recording.recording_id, attempt)),
             url=platform.object_store.presign_put(key, UPLOAD_URL_EXPIRY_S),
+            attempt=attempt,
         )
         for raw in catalogue.job_type(job_type).raw_outputs
     ]
@@ -80,8 +84,8 @@ def get_raw_files(recording: ExistingRecording, platform: PlatformDep, response:
     files = []
     for job in catalogue.JOB_TYPES:
         for raw in job.raw_outputs:
-            info = store.stat(raw.key(recording.recording_id))
-            if info is not None:
+            # Every attempt's file, oldest first: support staff compare a failed attempt with its retry.
+            for info, attempt in _attempt_files(store, raw, recording.recording_id):
                 url = store.presign_get(info.key, DOWNLOAD_URL_EXPIRY_S)
                 files.append(
                     RawFile(
@@ -91,6 +95,7 @@ def get_raw_files(recording: ExistingRecording, platform: PlatformDep, response:
                         size_bytes=info.size,
                         etag=info.etag,
                         url=url,
+                        attempt=attempt,
                     )
                 )
     return RawFiles(
@@ -98,28 +103,58 @@ def get_raw_files(recording: ExistingRecording, platform: PlatformDep, response:
     )
 
 
-def _recording_keys(recording_id: str) -> list[str]:
-    raw = [out.key(recording_id) for out in catalogue.raw_outputs()]
-    return raw + [out.key(recording_id) for out in catalogue.PROCESSED_OUTPUTS]
+def _attempt_files(store: ObjectStore, raw: RawOutput, recording_id: str) -> list[tuple[ObjectInfo, int]]:
+    found = []
+    for info in store.list(raw.prefix(recording_id)):
+        parsed = catalogue.parse_raw_key(info.key)
+        if parsed is not None and parsed[0] == raw and parsed[1] == recording_id:
+            found.append((info, parsed[2]))
+    return sorted(found, key=lambda pair: pair[1])
+
+
+def _recording_keys(store: ObjectStore, recording_id: str) -> dict[str, str]:
+    """The recording's objects that exist, by a name shared across recordings: every attempt's raw
+    file (raw name and attempt) and every processed output."""
+    keys = {
+        f"{raw.name}@{attempt}": info.key
+        for raw in catalogue.raw_outputs()
+        for info, attempt in _attempt_files(store, raw, recording_id)
+    }
+    processed = {out.name: out.key(recording_id) for out in catalogue.PROCESSED_OUTPUTS}
+    return keys | {name: key for name, key in processed.items() if store.exists(key)}
+
+
+def _target_key(source_key: str, source_id: str, target_id: str) -> str:
+    if (parsed := catalogue.parse_raw_key(source_key)) is not None:
+        return parsed[0].key(target_id, parsed[2])
+    return catalogue.processed_output(source_key.split("/")[1]).key(target_id)
 
 
 def _target_has_data(platform: PlatformDep, target_id: str) -> bool:
-    if any(platform.object_store.exists(key) for key in _recording_keys(target_id)):
+    if _recording_keys(platform.object_store, target_id):
         return True
     states = platform.state_store.job_states(target_id)
     return any(status.state is not JobState.PENDING for status in states)
 
 
 def _copy_objects(store: ObjectStore, source_id: str, target_id: str) -> tuple[list[str], list[str]]:
-    """Make the target's objects mirror the source's; returns (copied, deleted) target keys."""
+    """Make the target's objects mirror the source's; returns (copied, deleted) target keys.
+
+    Raw files are write-once in every store, so the target's are removed before the copy: a forced
+    duplicate replaces the target recording wholesale, it never rewrites one attempt's file.
+    """
     copied, deleted = [], []
-    for source_key, target_key in zip(_recording_keys(source_id), _recording_keys(target_id), strict=True):
-        if store.exists(source_key):
-            store.copy(source_key, target_key)
-            copied.append(target_key)
-        elif store.exists(target_key):
+    wanted = {
+        _target_key(key, source_id, target_id): key for key in _recording_keys(store, source_id).values()
+    }
+    for target_key in _recording_keys(store, target_id).values():
+        if target_key not in wanted or catalogue.parse_raw_key(target_key) is not None:
             store.delete(target_key)
-            deleted.append(target_key)
+            if target_key not in wanted:
+                deleted.append(target_key)
+    for target_key, source_key in sorted(wanted.items()):
+        store.copy(source_key, target_key)
+        copied.append(target_key)
     return copied, deleted
 
 
@@ -160,7 +195,7 @@ def duplicate_recording(
             raise Problem(409, f"recording {recording_id} has jobs in flight: {', '.join(busy)}")
     copied, deleted = _copy_objects(platform.object_store, source_id, target_id)
     try:
-        platform.state_store.copy_recording_state(source_id, target_id)
+        platform.lifecycle.copy_recording(source_id, target_id)
     except RecordingBusy as error:
         raise Problem(409, str(error)) from error
     return Duplicated(

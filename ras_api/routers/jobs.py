@@ -12,7 +12,7 @@ from ras_api.models import JobsAccepted, JobsCancelled, JobsRequest
 from ras_api.problems import Problem
 from ras_api.routers.recordings import job_status_model
 from ras_core import catalogue
-from ras_core.states import IN_FLIGHT, TERMINAL, JobState, Source
+from ras_core.states import IN_FLIGHT, JobState
 from ras_platform.dagster_client import RECORDINGS_PARTITIONS, VALIDATE_RECORDING_JOB, DagsterError
 from ras_platform.ema_client import EmaError
 
@@ -41,11 +41,7 @@ def _requested_job_types(request: JobsRequest) -> list[str]:
 )
 def start_jobs(request: JobsRequest, recording: ExistingRecording, platform: PlatformDep) -> JobsAccepted:
     store, recording_id = platform.state_store, recording.recording_id
-    for name in _requested_job_types(request):
-        current = store.job_status(recording_id, name)
-        if current.state is JobState.FAILED or (request.force and current.state in TERMINAL):
-            reason = "forced re-run" if current.state is JobState.COMPLETED else "retry requested"
-            store.transition(recording_id, name, JobState.PENDING, source=Source.API, reason=reason)
+    platform.lifecycle.start(recording_id, _requested_job_types(request), force=request.force)
     try:
         platform.dagster.add_partition(RECORDINGS_PARTITIONS, recording_id)
         run_id = platform.dagster.launch_partition_run(
@@ -69,22 +65,21 @@ def start_jobs(request: JobsRequest, recording: ExistingRecording, platform: Pla
 )
 def cancel_jobs(recording: ExistingRecording, platform: PlatformDep) -> JobsCancelled:
     store, recording_id = platform.state_store, recording.recording_id
-    cancelled = []
     for current in store.job_states(recording_id):
-        if current.state not in IN_FLIGHT and current.state is not JobState.PENDING:
-            continue
         job = catalogue.job_type(current.job_type)
-        if current.ema_job_id and job.is_ema:
+        if current.state in IN_FLIGHT and current.ema_job_id and job.is_ema:
             try:
                 platform.ema.cancel(job, current.ema_job_id)
             except EmaError as error:
                 raise Problem(
                     502, f"EMA did not cancel {job.name} ({current.ema_job_id}): {error.message}"
                 ) from error
-        store.transition(
-            recording_id, job.name, JobState.FAILED, source=Source.API, reason="cancelled by Zola"
-        )
-        cancelled.append(job.name)
+    plan = platform.lifecycle.cancel(recording_id)
+    cancelled = [
+        change.job_type
+        for change in plan.changes
+        if change.decision.applied and change.decision.to_state is JobState.FAILED
+    ]
     try:
         run_ids = platform.dagster.active_run_ids("ras/recording", recording_id)
         platform.dagster.terminate(run_ids)

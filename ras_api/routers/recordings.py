@@ -143,6 +143,8 @@ def get_change_log(recording: ExistingRecording, platform: PlatformDep, response
                 outcome=e.outcome,
                 reason=e.reason,
                 at=e.at,
+                reason_class=e.reason_class,
+                detail=e.detail,
             )
             for e in entries
         ],

@@ -45,6 +45,7 @@ class ChangeRow:
     outcome: str
     reason: str | None
     at: datetime
+    reason_class: str | None = None  # what the lifecycle recorded (ras_core.failures.FailureClass)
 
 
 def read_operations(conn: Connection) -> OperationsReading:
@@ -90,6 +91,7 @@ def changes_after(conn: Connection, after_id: int, *, limit: int) -> list[Change
             state_changes.c.outcome,
             state_changes.c.reason,
             state_changes.c.at,
+            state_changes.c.reason_class,
         )
         .where(state_changes.c.id > after_id)
         .order_by(state_changes.c.id)

@@ -19,6 +19,7 @@ def job_status_from_row(row: Row[Any]) -> JobStatus:
         row.ema_job_id,
         row.reason,
         row.updated_at,
+        row.not_before,
     )
 
 
@@ -36,6 +37,8 @@ def change_from_row(row: Row[Any]) -> ChangeLogEntry:
         outcome=Outcome(row.outcome),
         reason=row.reason,
         at=row.at,
+        reason_class=row.reason_class,
+        detail=row.detail,
     )
 
 

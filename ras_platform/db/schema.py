@@ -78,6 +78,8 @@ job_states = Table(
     Column("ema_job_id", String(255), nullable=True),
     Column("reason", Text, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # A retry waiting for its backoff (ras_core.lifecycle.RetryPolicy) is not dispatched before this.
+    Column("not_before", UtcDateTime, nullable=True),
     # Dispatch asks for "pending jobs, oldest first" every tick.
     Index("ix_job_states_state_updated_at", "state", "updated_at"),
 )
@@ -97,6 +99,10 @@ state_changes = Table(
     Column("outcome", String(16), nullable=False),
     Column("reason", Text, nullable=True),
     Column("at", UtcDateTime, nullable=False),
+    # The failure class the retry policy acted on, and what the change was about (file, content hash,
+    # attempts an import read, backoff): ras_core.lifecycle.
+    Column("reason_class", String(32), nullable=True),
+    Column("detail", JSON, nullable=True),
     # Also the index for "change log of a recording, by version".
     UniqueConstraint("recording_id", "version", name="uq_state_changes_recording_version"),
 )
@@ -176,4 +182,15 @@ dead_letters = Table(
     Column("redriven_at", UtcDateTime, nullable=True),
     UniqueConstraint("source", "row_id", name="uq_dead_letters_source_row"),
     Index("ix_dead_letters_recording", "recording_id"),
+)
+
+# The latest successful import of each processed output and the attempt of every job whose file it
+# read: a job completes when each output it owns was imported from its current attempt.
+output_imports = Table(
+    "output_imports",
+    metadata,
+    Column("recording_id", String(64), ForeignKey("recordings.recording_id"), primary_key=True),
+    Column("output", String(64), primary_key=True),
+    Column("attempts", JSON, nullable=False),
+    Column("imported_at", UtcDateTime, nullable=False),
 )

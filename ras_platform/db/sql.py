@@ -70,6 +70,9 @@ def append_change(
     source: Source,
     ema_job_id: str | None,
     at: datetime,
+    *,
+    reason_class: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> ChangeLogEntry:
     """Append one change-log row under the next per-recording version (caller holds the recording lock)."""
     version = conn.execute(
@@ -90,6 +93,8 @@ def append_change(
         "outcome": decision.outcome.value,
         "reason": decision.reason,
         "at": at,
+        "reason_class": reason_class,
+        "detail": detail,
     }
     change_id = conn.execute(insert(state_changes).values(values).returning(state_changes.c.id)).scalar_one()
     return ChangeLogEntry(
@@ -105,6 +110,8 @@ def append_change(
         outcome=decision.outcome,
         reason=decision.reason,
         at=at,
+        reason_class=reason_class,
+        detail=detail,
     )
 
 
@@ -115,6 +122,7 @@ def write_projection(conn: Connection, status: JobStatus) -> None:
         "ema_job_id": status.ema_job_id,
         "reason": status.reason,
         "updated_at": status.updated_at,
+        "not_before": status.not_before,
     }
     updated = conn.execute(
         update(job_states)

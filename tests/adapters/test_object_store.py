@@ -107,14 +107,31 @@ def test_put_get_stat_exists(store: ObjectStore) -> None:
 
 
 def test_if_absent_is_write_once(store: ObjectStore, tmp_path: Path) -> None:
-    assert store.put_bytes("raw/x/a.csv", b"first", if_absent=True) is True
-    assert store.put_bytes("raw/x/a.csv", b"second", if_absent=True) is False
+    assert store.put_bytes("processed/x/a.csv", b"first", if_absent=True) is True
+    assert store.put_bytes("processed/x/a.csv", b"second", if_absent=True) is False
     source = tmp_path / "third.csv"
     source.write_bytes(b"third")
-    assert store.put_file("raw/x/a.csv", source, if_absent=True) is False
-    assert store.get_bytes("raw/x/a.csv") == b"first"
-    assert store.put_bytes("raw/x/a.csv", b"forced") is True
-    assert store.get_bytes("raw/x/a.csv") == b"forced"
+    assert store.put_file("processed/x/a.csv", source, if_absent=True) is False
+    assert store.get_bytes("processed/x/a.csv") == b"first"
+    assert store.put_bytes("processed/x/a.csv", b"replaced") is True
+    assert store.get_bytes("processed/x/a.csv") == b"replaced"
+
+
+def test_raw_keys_are_write_once_in_every_store(store: ObjectStore, tmp_path: Path) -> None:
+    """contracts.md: a raw key never changes once written, whichever store holds it (the local
+    store used to refuse only over HTTP, S3 silently overwrote): put, put_file and copy all refuse,
+    and a retry's attempt has a key of its own."""
+    first = "raw/ball-tracking/rec-1/attempt-1.csv"
+    assert store.put_bytes(first, b"attempt one") is True
+    assert store.put_bytes(first, b"overwrite") is False
+    source = tmp_path / "other.csv"
+    source.write_bytes(b"other")
+    assert store.put_file(first, source) is False
+    store.put_bytes("processed/x/r.csv", b"elsewhere")
+    assert store.copy("processed/x/r.csv", first) is False
+    assert store.get_bytes(first) == b"attempt one"
+    assert store.put_bytes("raw/ball-tracking/rec-1/attempt-2.csv", b"attempt two") is True
+    assert store.get_bytes(first) == b"attempt one"
 
 
 def test_put_file_download_and_local_path(store: ObjectStore, tmp_path: Path) -> None:
@@ -143,7 +160,7 @@ def test_list_by_prefix(store: ObjectStore) -> None:
 
 def test_copy_and_delete(store: ObjectStore) -> None:
     store.put_bytes("raw/x/r1.json", b"payload")
-    store.copy("raw/x/r1.json", "raw/x/r2.json")
+    assert store.copy("raw/x/r1.json", "raw/x/r2.json") is True
     assert store.get_bytes("raw/x/r2.json") == b"payload"
     store.delete("raw/x/r1.json")
     assert not store.exists("raw/x/r1.json")

@@ -21,6 +21,7 @@ from ras_core.states import JobState, Source
 from ras_platform.platform import Platform
 from ras_platform.settings import Settings
 from ras_platform.state_store import StateStore
+from tests.lifecycle_support import answer_trigger
 
 RECORDING_ID = "rec-api"
 PENDING_ID = "rec-pending"  # registered, nothing run
@@ -34,7 +35,7 @@ RECORDING = two_half_recording(RECORDING_ID, fps=10.0, duration_s=600.0)
 def import_all(recording: RecordingMetadata, objects: Path) -> None:
     """Raw files of the synthetic match, then every processed output, in the object store's layout."""
     write_all_raw_outputs(synthetic_match(recording), objects)
-    paths = {raw.name: objects / raw.key(recording.recording_id) for raw in catalogue.raw_outputs()}
+    paths = {raw.name: objects / raw.key(recording.recording_id, 1) for raw in catalogue.raw_outputs()}
     for output in catalogue.PROCESSED_OUTPUTS:  # catalogue order puts inputs before their readers
         out_path = objects / output.key(recording.recording_id)
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,7 @@ def complete_all_jobs(store: StateStore, recording_id: str) -> None:
 
 def walk_to(store: StateStore, recording_id: str, job_type: str, target: JobState) -> None:
     store.transition(recording_id, job_type, JobState.SCHEDULED, source=Source.DISPATCH)
-    store.record_ema_job_id(recording_id, job_type, store.job_status(recording_id, job_type).attempt, "ema-1")
+    answer_trigger(store, recording_id, job_type, store.job_status(recording_id, job_type).attempt, "ema-1")
     path = (JobState.RUNNING, JobState.SUCCEEDED, JobState.COMPLETED)
     for state in path[: path.index(target) + 1] if target in path else ():
         source = Source.IMPORT if state is JobState.COMPLETED else Source.CALLBACK

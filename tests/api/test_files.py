@@ -36,7 +36,7 @@ def test_upload_urls_cover_every_raw_file_of_the_job(api: Api) -> None:
     names = [u["name"] for u in body["uploads"]]
     assert names == ["player-tracking", "match-momentum", "physical-metrics"]
     upload = body["uploads"][0]
-    assert upload["key"] == "raw/player-tracking/rec-api.csv"
+    assert upload["key"] == "raw/player-tracking/rec-api/attempt-1.csv" and upload["attempt"] == 1
     assert "method=PUT" in upload["url"]
     expires = int(dict(p.split("=") for p in urlsplit(upload["url"]).query.split("&"))["expires"])
     assert abs(expires - _epoch(body["expires_at"])) <= 2
@@ -119,3 +119,20 @@ def test_copy_recording_state_refuses_a_busy_target_in_its_transaction(api: Api)
 
     with pytest.raises(RecordingBusy, match=RUNNING_ID):
         api.platform.state_store.copy_recording_state(RECORDING_ID, RUNNING_ID)
+
+
+def test_a_retry_uploads_beside_the_attempt_that_failed_instead_of_meeting_a_409(api: Api) -> None:
+    """Issue 11: in the embedded profile a retry after one malformed output could never succeed,
+    because its upload met attempt 1's write-once key (409). Each attempt now has keys of its own."""
+    first = api.get(f"{RECORDING_ID}/upload-url?jobType=ball-tracking", headers=EMA).json()["uploads"][0]
+    api.platform.lifecycle.start(RECORDING_ID, ["ball-tracking"], force=True)  # attempt 2
+
+    retry = api.get(f"{RECORDING_ID}/upload-url?jobType=ball-tracking", headers=EMA).json()["uploads"][0]
+
+    assert (first["attempt"], retry["attempt"]) == (1, 2) and retry["key"] != first["key"]
+    put = api.client.put(retry["url"].removeprefix("http://testserver"), content=b"pts,x\n1,2\n")
+    assert put.status_code == 200, put.text
+    again = api.client.put(first["url"].removeprefix("http://testserver"), content=b"different bytes")
+    assert again.status_code == 409  # attempt 1's file is still written once
+    files = api.get(f"{RECORDING_ID}/raw-files", headers=ZOLA).json()["files"]
+    assert [f["attempt"] for f in files if f["name"] == "ball-tracking"] == [1, 2]

@@ -48,7 +48,7 @@ def _import_tracking(
 ) -> None:
     inputs = {}
     for raw_name in ("player-tracking", "ball-tracking"):
-        inputs[raw_name] = objects / catalogue.raw_output(raw_name).key(recording_id)
+        inputs[raw_name] = objects / catalogue.raw_output(raw_name).key(recording_id, 1)
         write_raw_output(match, raw_name, inputs[raw_name], variant=variant)
     out = objects / catalogue.processed_output("player_tracking").key(recording_id)
     out.parent.mkdir(parents=True, exist_ok=True)

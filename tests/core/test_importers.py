@@ -98,17 +98,17 @@ def test_training_clips_import_from_processed_shot_details(
         (
             "player_tracking",
             {"player-tracking": "player-tracking-non-numeric.csv", "ball-tracking": "ball-tracking-v3.csv"},
-            "raw/player-tracking/rec-fixture.csv row 5, column x: expected a number, got 'abc'",
+            "raw/player-tracking/rec-fixture/attempt-1.csv row 5, column x: expected a number, got 'abc'",
         ),
         (
             "player_tracking",
             {"player-tracking": "player-tracking-v2.csv", "ball-tracking": "ball-tracking-non-numeric.csv"},
-            "raw/ball-tracking/rec-fixture.csv row 4, column z",
+            "raw/ball-tracking/rec-fixture/attempt-1.csv row 4, column z",
         ),
         (
             "events",
             {"event-detection": "event-detection-wrong-version.json"},
-            "raw/event-detection/rec-fixture.json $.schema_version",
+            "raw/event-detection/rec-fixture/attempt-1.json $.schema_version",
         ),
         (
             "match_report",
@@ -121,7 +121,11 @@ def test_training_clips_import_from_processed_shot_details(
             {"physical-metrics": "physical-metrics-not-parquet.parquet"},
             "expected a parquet file",
         ),
-        ("ball_tracking", {"ball-tracking": "does-not-exist.csv"}, "raw/ball-tracking/rec-fixture.csv"),
+        (
+            "ball_tracking",
+            {"ball-tracking": "does-not-exist.csv"},
+            "raw/ball-tracking/rec-fixture/attempt-1.csv",
+        ),
     ],
 )
 def test_corrupt_input_is_a_failed_schema_check_not_an_exception(
@@ -179,7 +183,7 @@ def test_coordinates_beyond_the_band_break_the_contract(recording: RecordingMeta
     result = _run("ball_tracking", {"ball-tracking": ball}, recording, tmp_path)
     band = next(c for c in result.checks if c.name == "coordinates_in_band")
     assert not band.passed and band.description.startswith(
-        "raw/ball-tracking/rec-fixture.csv: 1 of 6 positions"
+        "raw/ball-tracking/rec-fixture/attempt-1.csv: 1 of 6 positions"
     )
     assert band.metadata == {"outside": 1, "positions": 6}
     assert not result.passed and result.failure_reason() == band.description

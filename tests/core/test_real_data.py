@@ -100,7 +100,7 @@ def test_csv_errors_name_every_offending_row(recording: RecordingMetadata, tmp_p
         formats.read_ball_tracking(bad, "ball.csv")
     assert [p.location for p in raised.value.problems] == ["row 2, column x", "row 4, column y", "row 5"]
     result = run_import("ball_tracking", {"ball-tracking": bad}, recording, tmp_path / "out")
-    assert result.checks[0].metadata == {"file": "raw/ball-tracking/rec-fixture.csv", "problems": 3}
+    assert result.checks[0].metadata == {"file": "raw/ball-tracking/rec-fixture/attempt-1.csv", "problems": 3}
 
 
 def test_unknown_sides_and_jerseys_are_figures(recording: RecordingMetadata, tmp_path: Path) -> None:

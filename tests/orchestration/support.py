@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from ras_platform.object_store import LocalObjectStore
 from ras_platform.stack import free_port
 from ras_platform.state_store import StateStore
 from resources import platform_resources
+from tests.lifecycle_support import answer_trigger
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 RAW_FIXTURES = {
@@ -51,21 +51,22 @@ class Platform:
     def recording_id(self) -> str:
         return self.recording.recording_id
 
-    def put_raw(self, raw_name: str, fixture: str | None = None) -> None:
-        source = FIXTURES / "raw" / (fixture or RAW_FIXTURES[raw_name])
-        self.objects.put_file(catalogue.raw_output(raw_name).key(self.recording_id), source)
+    def raw_key(self, raw_name: str, attempt: int | None = None) -> str:
+        """The key of `raw_name` for `attempt` (by default its job's current attempt)."""
+        job = catalogue.job_of_raw(raw_name).name
+        attempt = attempt or self.store.job_status(self.recording_id, job).attempt
+        return catalogue.raw_output(raw_name).key(self.recording_id, attempt)
 
-    def overwrite_raw(self, raw_name: str, fixture: str) -> None:
-        """Raw files are write-once through the store; a test corrupting one goes around it."""
-        target = self.objects.local_path(catalogue.raw_output(raw_name).key(self.recording_id))
-        assert target is not None
-        shutil.copyfile(FIXTURES / "raw" / fixture, target)
+    def put_raw(self, raw_name: str, fixture: str | None = None, *, attempt: int | None = None) -> bool:
+        """Upload a raw file as EMA would, for the job's current attempt; False if already there."""
+        source = FIXTURES / "raw" / (fixture or RAW_FIXTURES[raw_name])
+        return self.objects.put_file(self.raw_key(raw_name, attempt), source)
 
     def walk_to_succeeded(self, job_type: str, ema_job_id: str = "ema-1") -> None:
         store, rec = self.store, self.recording_id
         store.transition(rec, job_type, JobState.SCHEDULED, source=Source.DISPATCH)
         status = store.job_status(rec, job_type)
-        store.record_ema_job_id(rec, job_type, status.attempt, f"{ema_job_id}-{status.attempt}")
+        answer_trigger(store, rec, job_type, status.attempt, f"{ema_job_id}-{status.attempt}")
         store.transition(rec, job_type, JobState.SUCCEEDED, source=Source.CALLBACK)
 
     def state(self, job_type: str) -> JobState:

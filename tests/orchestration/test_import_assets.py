@@ -69,7 +69,7 @@ def test_a_corrupt_raw_file_fails_the_check_and_keeps_the_previous_processed_fil
 
     # A re-run whose EMA output is malformed.
     platform.store.transition(platform.recording_id, "event-detection", JobState.PENDING, source=Source.API)
-    platform.overwrite_raw("event-detection", "event-detection-missing-field.json")
+    platform.put_raw("event-detection", "event-detection-missing-field.json")  # attempt 2's key
     platform.walk_to_succeeded("event-detection")
     result = _materialize(platform, ["events"], raise_on_error=False)
 

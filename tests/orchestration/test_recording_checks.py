@@ -23,7 +23,7 @@ from ras_core import catalogue
 from ras_core.states import JobState, Source
 from resources import AlertsResource
 from sensors.recording_state import recording_state_sensor
-from tests.orchestration.support import FIXTURES, Platform
+from tests.orchestration.support import Platform
 
 SECOND = "rec-second"
 
@@ -36,8 +36,7 @@ def _second_recording(platform: Platform) -> Platform:
 
 
 def _import_events(platform: Platform, fixture: str) -> bool:
-    key = catalogue.raw_output("event-detection").key(platform.recording_id)
-    platform.objects.put_file(key, FIXTURES / "raw" / fixture)
+    platform.put_raw("event-detection", fixture)
     platform.walk_to_succeeded("event-detection")
     result = materialize(
         processed_assets,
@@ -113,8 +112,7 @@ def test_the_recording_asset_shows_each_recordings_state(
 
 def test_a_run_launched_without_the_recording_tag_gets_it(platform: Platform) -> None:
     # As from the UI: Dagster's own asset job, only `dagster/partition` set.
-    key = catalogue.raw_output("event-detection").key(platform.recording_id)
-    platform.objects.put_file(key, FIXTURES / "raw" / "event-detection-v3.json")
+    platform.put_raw("event-detection")
     platform.walk_to_succeeded("event-detection")
     result = materialize(
         processed_assets,

@@ -7,6 +7,7 @@ from dagster import AssetKey, build_sensor_context
 from ras_core.states import JobState, Source
 from sensors.dispatch import dispatch_sensor
 from sensors.ema_callbacks import ema_callback_sensor
+from tests.lifecycle_support import answer_trigger
 from tests.orchestration.support import UNREACHABLE, Platform
 
 _emitted = count()
@@ -29,7 +30,7 @@ def _callback(platform: Platform, job_type: str, state: str, job_id: str | None 
 
 def _schedule(platform: Platform, job_type: str) -> None:
     platform.store.transition(platform.recording_id, job_type, JobState.SCHEDULED, source=Source.DISPATCH)
-    platform.store.record_ema_job_id(platform.recording_id, job_type, 1, f"ema-{job_type}")
+    answer_trigger(platform.store, platform.recording_id, job_type, 1, f"ema-{job_type}")
 
 
 def _tick(sensor, platform: Platform):

@@ -51,7 +51,7 @@ def test_same_recording_same_bytes_different_recording_different_bytes() -> None
 
 def test_write_raw_output_writes_the_same_bytes(match: synthetic.SyntheticMatch, tmp_path: Path) -> None:
     for out in raw_outputs():
-        dest = tmp_path / out.key("rec-test")
+        dest = tmp_path / out.key("rec-test", 1)
         synthetic.write_raw_output(match, out.name, dest)
         assert dest.read_bytes() == raw(match, out.name), out.name
 
@@ -269,9 +269,10 @@ def test_cli_writes_the_contract_layout(tmp_path: Path, capsys: pytest.CaptureFi
         ]
     )
     for out in raw_outputs():
-        assert (tmp_path / "raw" / out.name / f"rec-cli.{out.file_format}").stat().st_size > 0
-    assert json.loads((tmp_path / "raw/event-detection/rec-cli.json").read_text())["schema_version"] == "2.2"
-    assert "raw/player-tracking/rec-cli.csv" in capsys.readouterr().out
+        assert (tmp_path / "raw" / out.name / "rec-cli" / f"attempt-1.{out.file_format}").stat().st_size > 0
+    events = tmp_path / "raw/event-detection/rec-cli/attempt-1.json"
+    assert json.loads(events.read_text())["schema_version"] == "2.2"
+    assert "raw/player-tracking/rec-cli/attempt-1.csv" in capsys.readouterr().out
 
 
 # --- broadcast mode --------------------------------------------------------------------------------

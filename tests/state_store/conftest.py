@@ -9,6 +9,7 @@ import pytest
 from ras_core.recording import Period, Pitch, RecordingMetadata
 from ras_core.states import JobState, Source
 from ras_platform.state_store import StateStore
+from tests.lifecycle_support import answer_trigger
 
 
 def recording(recording_id: str = "rec-001", fps: float = 25.0) -> RecordingMetadata:
@@ -28,7 +29,7 @@ def run_to(store: StateStore, recording_id: str, job_type: str, target: JobState
     """Drive a pending job along the happy path up to `target`, as dispatch, EMA and the importer would."""
     store.transition(recording_id, job_type, JobState.SCHEDULED, source=Source.DISPATCH)
     attempt = store.job_status(recording_id, job_type).attempt
-    assert store.record_ema_job_id(recording_id, job_type, attempt, ema_job_id)
+    assert answer_trigger(store, recording_id, job_type, attempt, ema_job_id)
     if target is JobState.SCHEDULED:
         return
     for state in (JobState.STARTING, JobState.RUNNING, JobState.SUCCEEDED, JobState.COMPLETED):

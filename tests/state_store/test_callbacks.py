@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, update
 from sqlalchemy.pool import NullPool
 
+from ras_core.lifecycle import DEFER_LIMIT, Dispatch, RetryPolicy, decide_next
 from ras_core.states import JobState, Outcome, Source
 from ras_platform.db import sql
 from ras_platform.db.engine import normalise_url
 from ras_platform.db.schema import callback_inbox
 from ras_platform.db.sql import now
 from ras_platform.state_store import InvalidCallback, StateStore, UnknownRecording
+from tests.lifecycle_support import answer_trigger, lifecycle_for
 
 from .conftest import run_to
 
 PT = "player-tracking"
+LAST_ATTEMPT = RetryPolicy(max_attempts=1)
 
 
 def callback(job_id: str, job_state: str, emitted_at: str = "2026-11-23T12:00:00Z", **extra: Any) -> dict:
@@ -54,10 +58,11 @@ def test_callback_applies_once_and_marks_the_row_processed(store: StateStore, re
     run_to(store, rec, PT, JobState.SCHEDULED, "ema-1")
     store.add_callback(rec, callback("ema-1", "running"))
     [pending] = store.pending_callbacks()
-    result = store.apply_callback(pending)
-    assert result is not None and result.decision.applied
-    assert (result.status.state, result.entry.source) == (JobState.RUNNING, Source.CALLBACK)
-    assert store.apply_callback(pending) is None  # idempotent: already processed
+    plan = lifecycle_for(store).apply_callback(pending)
+    assert plan is not None and plan.outcome is Outcome.APPLIED
+    assert store.job_status(rec, PT).state is JobState.RUNNING
+    assert store.change_log(rec)[-1].source is Source.CALLBACK
+    assert lifecycle_for(store).apply_callback(pending) is None  # idempotent: already processed
     assert store.pending_callbacks() == []
     assert len(store.change_log(rec)) == 3
 
@@ -65,16 +70,17 @@ def test_callback_applies_once_and_marks_the_row_processed(store: StateStore, re
 def test_failed_callback_carries_reason_and_exit_code(store: StateStore, rec: str) -> None:
     run_to(store, rec, PT, JobState.RUNNING, "ema-1")
     store.add_callback(rec, callback("ema-1", "failed", job_reason="out of memory", job_exit_code=137))
-    result = store.apply_callback(store.pending_callbacks()[0])
-    assert result is not None
-    assert (result.status.state, result.status.reason) == (JobState.FAILED, "out of memory; exit code 137")
+    lifecycle_for(store, policy=LAST_ATTEMPT).apply_callback(store.pending_callbacks()[0])
+    status = store.job_status(rec, PT)
+    assert (status.state, status.reason) == (JobState.FAILED, "out of memory; exit code 137")
+    assert store.change_log(rec)[-1].reason_class == "ema_failed"
 
 
 def test_stale_callback_is_recorded_not_applied(store: StateStore, rec: str) -> None:
     run_to(store, rec, PT, JobState.RUNNING, "ema-2")
     store.add_callback(rec, callback("ema-1", "succeeded"))
-    result = store.apply_callback(store.pending_callbacks()[0])
-    assert result is not None and result.decision.outcome is Outcome.STALE
+    plan = lifecycle_for(store).apply_callback(store.pending_callbacks()[0])
+    assert plan is not None and plan.outcome is Outcome.STALE
     assert store.job_status(rec, PT).state is JobState.RUNNING
     entry = store.change_log(rec)[-1]
     assert (entry.outcome, entry.ema_job_id, entry.source) == (Outcome.STALE, "ema-1", Source.CALLBACK)
@@ -85,19 +91,29 @@ def test_early_callback_waits_for_the_ema_job_id(store: StateStore, rec: str) ->
     store.transition(rec, PT, JobState.SCHEDULED, source=Source.DISPATCH)
     store.add_callback(rec, callback("ema-1", "running"))  # EMA answered the callback before the trigger
     [early] = store.pending_callbacks()
-    assert store.apply_callback(early) is None
+    assert lifecycle_for(store).apply_callback(early) is None
     assert store.pending_callbacks() == [early]  # left for the next tick, nothing logged
     assert len(store.change_log(rec)) == 1
-    store.record_ema_job_id(rec, PT, 1, "ema-1")
-    result = store.apply_callback(early)
-    assert result is not None and result.status.state is JobState.RUNNING
+    answer_trigger(store, rec, PT, 1, "ema-1")
+    assert lifecycle_for(store).apply_callback(early) is not None
+    assert store.job_status(rec, PT).state is JobState.RUNNING
 
 
 def test_early_callback_turns_stale_after_the_defer_limit(store: StateStore, rec: str) -> None:
     store.transition(rec, PT, JobState.SCHEDULED, source=Source.DISPATCH)
     store.add_callback(rec, callback("ema-1", "running"))
-    result = store.apply_callback(store.pending_callbacks()[0], defer_limit_s=0)
-    assert result is not None and result.decision.outcome is Outcome.STALE
+    _age_inbox(store, DEFER_LIMIT)
+    plan = lifecycle_for(store).apply_callback(store.pending_callbacks()[0])
+    assert plan is not None and plan.outcome is Outcome.STALE
+
+
+def _age_inbox(store: StateStore, by: timedelta) -> None:
+    engine = create_engine(normalise_url(store.url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(callback_inbox).values(received_at=now() - by - timedelta(seconds=1)))
+    finally:
+        engine.dispose()
 
 
 def test_row_committed_late_with_a_lower_id_is_still_seen(store: StateStore, rec: str) -> None:
@@ -134,8 +150,9 @@ def test_row_committed_late_with_a_lower_id_is_still_seen(store: StateStore, rec
 
 
 def _process_all(store: StateStore) -> None:
+    _age_inbox(store, DEFER_LIMIT)
     for pending in store.pending_callbacks():
-        store.apply_callback(pending, defer_limit_s=0)
+        lifecycle_for(store).apply_callback(pending)
 
 
 def test_failed_callback_with_attempts_left_is_retried_in_the_same_transaction(
@@ -143,29 +160,43 @@ def test_failed_callback_with_attempts_left_is_retried_in_the_same_transaction(
 ) -> None:
     run_to(store, rec, PT, JobState.RUNNING, "ema-1")
     store.add_callback(rec, callback("ema-1", "failed", job_reason="out of memory"))
-    result = store.apply_callback(store.pending_callbacks()[0], retry_within=3)
-    assert result is not None and result.retry is not None
-    assert (result.decision.to_state, result.status.state, result.status.attempt) == (
-        JobState.FAILED,
-        JobState.PENDING,
-        2,
-    )
+    plan = lifecycle_for(store).apply_callback(store.pending_callbacks()[0])
+    assert plan is not None
+    assert [c.decision.to_state for c in plan.changes] == [JobState.FAILED, JobState.PENDING]
+    status = store.job_status(rec, PT)
+    assert (status.state, status.attempt) == (JobState.PENDING, 2)
     failed, retried = store.change_log(rec)[-2:]
     assert (failed.to_state, failed.reason) == (JobState.FAILED, "out of memory")
     assert (retried.from_state, retried.to_state, retried.reason) == (
         JobState.FAILED,
         JobState.PENDING,
-        "retry 2/3 after: out of memory",
+        "retry 2/3 after ema_failed: out of memory",
     )
+    assert (failed.reason_class, retried.reason_class) == ("ema_failed", "ema_failed")
     assert store.rebuild_projection(rec)[1] == store.job_status(rec, PT)
+
+
+def test_a_retry_waits_for_its_backoff_before_dispatch(store: StateStore, rec: str) -> None:
+    store.mark_validated(rec)
+    run_to(store, rec, PT, JobState.RUNNING, "ema-1")
+    store.add_callback(rec, callback("ema-1", "failed", job_reason="out of memory"))
+    patient = lifecycle_for(store, policy=RetryPolicy(max_attempts=3, backoff_s=600.0))
+    patient.apply_callback(store.pending_callbacks()[0])
+    status = store.job_status(rec, PT)
+    assert status.state is JobState.PENDING and status.not_before is not None
+    assert store.rebuild_projection(rec)[1] == status  # the backoff survives a replay
+    assert PT not in {ref.job_type for ref in patient.dispatch().ema_jobs}
+    later = status.not_before + timedelta(seconds=1)
+    jobs = {s.job_type: s for s in store.job_states(rec)}
+    assert (PT, 2) in decide_next(jobs, Dispatch(), policy=RetryPolicy(), now=later).trigger
 
 
 def test_last_attempt_stays_failed(store: StateStore, rec: str) -> None:
     run_to(store, rec, PT, JobState.RUNNING, "ema-1")
     store.add_callback(rec, callback("ema-1", "failed", job_reason="bad video"))
-    result = store.apply_callback(store.pending_callbacks()[0], retry_within=1)
-    assert result is not None and result.retry is None
-    assert (result.status.state, result.status.reason) == (JobState.FAILED, "bad video")
+    lifecycle_for(store, policy=LAST_ATTEMPT).apply_callback(store.pending_callbacks()[0])
+    status = store.job_status(rec, PT)
+    assert (status.state, status.reason) == (JobState.FAILED, "bad video")
 
 
 def test_crash_while_writing_the_retry_loses_the_failure_too(
@@ -178,16 +209,17 @@ def test_crash_while_writing_the_retry_loses_the_failure_too(
     before = store.change_log(rec)
     real_append = sql.append_change
 
-    def crash_on_retry(conn: Any, current: Any, decision: Any, *args: Any) -> Any:
+    def crash_on_retry(conn: Any, current: Any, decision: Any, *args: Any, **kwargs: Any) -> Any:
         if decision.to_state is JobState.PENDING:
             raise RuntimeError("process killed")
-        return real_append(conn, current, decision, *args)
+        return real_append(conn, current, decision, *args, **kwargs)
 
     monkeypatch.setattr(sql, "append_change", crash_on_retry)
     with pytest.raises(RuntimeError):
-        store.apply_callback(store.pending_callbacks()[0], retry_within=3)
+        lifecycle_for(store).apply_callback(store.pending_callbacks()[0])
     monkeypatch.undo()
     assert store.job_status(rec, PT).state is JobState.RUNNING
     assert store.change_log(rec) == before
-    result = store.apply_callback(store.pending_callbacks()[0], retry_within=3)  # the next tick
-    assert result is not None and (result.status.state, result.status.attempt) == (JobState.PENDING, 2)
+    lifecycle_for(store).apply_callback(store.pending_callbacks()[0])  # the next tick
+    status = store.job_status(rec, PT)
+    assert (status.state, status.attempt) == (JobState.PENDING, 2)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from ras_core.states import JobState, Source
 from ras_platform.change_tally import ChangeLogCounter
 from ras_platform.state_store import StateStore
+from tests.lifecycle_support import lifecycle_for
 from tests.state_store.conftest import recording, run_to
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
@@ -29,14 +30,17 @@ def test_counts_only_what_happens_after_it_starts(store: StateStore, rec: str) -
 def test_failures_are_counted_per_attempt_with_their_class(store: StateStore, rec: str) -> None:
     counter = ChangeLogCounter(store)
     run_to(store, rec, "event-detection", JobState.RUNNING, "ema-1")
-    store.transition(
+    store.add_callback(
         rec,
-        "event-detection",
-        JobState.FAILED,
-        source=Source.CALLBACK,
-        reason="model crashed",
-        retry_within=3,
+        {
+            "job_id": "ema-1",
+            "job_kind": "event-detection",
+            "job_state": "failed",
+            "job_reason": "model crashed",
+            "emitted_at": "2026-11-29T09:00:00Z",
+        },
     )
+    lifecycle_for(store).process_inbox()  # failed, and retried in the same transaction
     run_to(store, rec, "event-detection", JobState.SUCCEEDED, "ema-2")
     store.transition(
         rec, "event-detection", JobState.FAILED, source=Source.IMPORT, reason="events: bad row 3"
@@ -74,8 +78,7 @@ def test_callback_outcomes_come_from_the_rows_the_inbox_wrote(store: StateStore,
                 "emitted_at": f"2026-11-23T12:00:{len(job_id + state):02d}Z",
             },
         )
-    for callback in store.pending_callbacks():
-        store.apply_callback(callback)
+    lifecycle_for(store).process_inbox()
 
     tally = counter.refresh(now=LATER)
 

@@ -15,10 +15,10 @@ from ras_platform.db.schema import callback_inbox
 from ras_platform.db.sql import now
 from ras_platform.dead_letters import INBOX, INBOX_MAX_FAILURES, OUTBOX
 from ras_platform.object_store import LocalObjectStore
-from ras_platform.orchestration import process_inbox
 from ras_platform.outbox_drain import drain_outbox
 from ras_platform.publishers import PublishError
 from ras_platform.state_store import StateStore
+from tests.lifecycle_support import lifecycle_for
 
 from .conftest import recording, run_to
 
@@ -53,7 +53,7 @@ def _raw_inbox_row(store: StateStore, rec: str, payload: dict[str, Any], key: st
 
 def _drain(store: StateStore, tmp_path: Any, ticks: int) -> list[Any]:
     objects = LocalObjectStore(tmp_path / "objects", signing_key="k" * 32, base_url="http://testserver")
-    return [process_inbox(store, objects, max_attempts=3) for _ in range(ticks)]
+    return [lifecycle_for(store, objects).process_inbox() for _ in range(ticks)]
 
 
 def test_a_callback_that_cannot_be_applied_is_quarantined_and_blocks_nothing(
@@ -174,10 +174,10 @@ def test_a_database_outage_is_not_blamed_on_the_row(store: StateStore, rec: str,
     def down(*args: object, **kwargs: object) -> None:
         raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
 
-    original, store.apply_callback = store.apply_callback, down  # type: ignore[method-assign]
+    original, store.apply_plan = store.apply_plan, down  # type: ignore[method-assign]
     with pytest.raises(OperationalError):
         _drain(store, tmp_path, 1)
-    store.apply_callback = original  # type: ignore[method-assign]
+    store.apply_plan = original  # type: ignore[method-assign]
     assert store.dead_letters.of_recording(rec) == []
     assert store.transition(rec, "event-detection", JobState.RUNNING, source=Source.CALLBACK)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ras_core.lifecycle import Dispatch, JobRef
 from ras_core.states import JobState, Source
-from ras_platform.orchestration import JobRef, plan_dispatch
 from ras_platform.state_store import StateStore
+from tests.lifecycle_support import answer_trigger, lifecycle_for
 
 from .conftest import run_to
 
@@ -14,23 +15,24 @@ INDEPENDENT = ["event-detection", "player-tracking", "ball-tracking"]
 
 
 def test_ready_jobs_are_scheduled_once(store: StateStore, rec: str) -> None:
-    assert plan_dispatch(store).ema_jobs == [], "an unvalidated recording waits"
+    assert lifecycle_for(store).dispatch().ema_jobs == [], "an unvalidated recording waits"
     store.mark_validated(rec)
-    first = plan_dispatch(store)
+    first = lifecycle_for(store).dispatch()
     assert sorted(ref.job_type for ref in first.ema_jobs) == sorted(INDEPENDENT)
     assert all(store.job_status(rec, job).state is JobState.SCHEDULED for job in INDEPENDENT)
-    assert plan_dispatch(store).ema_jobs == []
+    assert lifecycle_for(store).dispatch().ema_jobs == []
 
 
 def test_a_trigger_lost_past_the_timeout_is_asked_for_again(store: StateStore, rec: str) -> None:
     store.mark_validated(rec)
-    plan_dispatch(store)
-    store.record_ema_job_id(rec, "event-detection", 1, "ema-1")  # only this trigger came back
+    lifecycle_for(store).dispatch()
+    answer_trigger(store, rec, "event-detection", 1, "ema-1")  # only this trigger came back
     later = datetime.now(UTC) + timedelta(seconds=120)
     minute = timedelta(seconds=60)
-    assert plan_dispatch(store, now=later, trigger_timeout=5 * minute).ema_jobs == []
-    assert plan_dispatch(store, now=later, include_stuck=False, trigger_timeout=minute).ema_jobs == []
-    again = plan_dispatch(store, now=later, trigger_timeout=minute)
+    assert lifecycle_for(store).dispatch(now=later, trigger_timeout=5 * minute).ema_jobs == []
+    lifecycle = lifecycle_for(store)
+    assert lifecycle.dispatch(now=later, include_stuck=False, trigger_timeout=minute).ema_jobs == []
+    again = lifecycle_for(store).dispatch(now=later, trigger_timeout=minute)
     assert sorted(again.ema_jobs, key=lambda r: r.job_type) == [
         JobRef(rec, "ball-tracking", 1),
         JobRef(rec, "player-tracking", 1),
@@ -39,17 +41,22 @@ def test_a_trigger_lost_past_the_timeout_is_asked_for_again(store: StateStore, r
 
 def test_dependent_jobs_become_ready_only_when_all_three_completed(store: StateStore, rec: str) -> None:
     store.mark_validated(rec)
-    plan_dispatch(store)
+    lifecycle_for(store).dispatch()
     for job in INDEPENDENT[:2]:
         run_to(store, rec, job, JobState.COMPLETED, f"ema-{job}")
-    assert store.schedule_ready_jobs(rec) == []
+    assert _scheduled(store, rec) == []
     run_to_completed_from_scheduled(store, rec, INDEPENDENT[2])
-    scheduled = [status.job_type for status in store.schedule_ready_jobs(rec, ema_only=True)]
+    scheduled = _scheduled(store, rec, ema_only=True)
     assert scheduled == ["match-details", "shot-details", "match-report"]  # catalogue order, EMA only
-    assert [s.job_type for s in store.schedule_ready_jobs(rec)] == []  # training clips wait for shots
+    assert _scheduled(store, rec) == []  # training clips wait for shots
+
+
+def _scheduled(store: StateStore, rec: str, *, ema_only: bool = False) -> list[str]:
+    plan = lifecycle_for(store).decide(rec, Dispatch(ema_only=ema_only))
+    return [c.job_type for c in plan.changes if c.decision.to_state is JobState.SCHEDULED]
 
 
 def run_to_completed_from_scheduled(store: StateStore, rec: str, job: str) -> None:
-    store.record_ema_job_id(rec, job, 1, f"ema-{job}")
+    answer_trigger(store, rec, job, 1, f"ema-{job}")
     for state in (JobState.RUNNING, JobState.SUCCEEDED, JobState.COMPLETED):
         store.transition(rec, job, state, source=Source.CALLBACK)

@@ -7,6 +7,7 @@ import pytest
 from ras_core import catalogue
 from ras_core.states import JobState, Outcome, Source
 from ras_platform.state_store import StateStore, UnknownRecording
+from tests.lifecycle_support import answer_trigger
 
 from .conftest import recording, run_to
 
@@ -102,12 +103,12 @@ def test_forced_rerun_moves_completed_back_to_pending(store: StateStore, rec: st
 
 
 def test_record_ema_job_id_only_for_the_current_attempt(store: StateStore, rec: str) -> None:
-    assert not store.record_ema_job_id(rec, PT, 1, "ema-1")  # still pending: no trigger yet
+    assert not answer_trigger(store, rec, PT, 1, "ema-1")  # still pending: no trigger yet
     store.transition(rec, PT, JobState.SCHEDULED, source=Source.DISPATCH)
-    assert not store.record_ema_job_id(rec, PT, 2, "ema-1")  # a future attempt
-    assert store.record_ema_job_id(rec, PT, 1, "ema-1")
-    assert store.record_ema_job_id(rec, PT, 1, "ema-1")  # idempotent, logged once
-    assert not store.record_ema_job_id(rec, PT, 1, "ema-other")  # first id wins
+    assert not answer_trigger(store, rec, PT, 2, "ema-1")  # a future attempt
+    assert answer_trigger(store, rec, PT, 1, "ema-1")
+    assert answer_trigger(store, rec, PT, 1, "ema-1")  # idempotent, logged once
+    assert not answer_trigger(store, rec, PT, 1, "ema-other")  # first id wins
     assert store.job_status(rec, PT).ema_job_id == "ema-1"
     assert len(store.change_log(rec)) == 2
 
