@@ -88,6 +88,7 @@ def _chaos(args: argparse.Namespace) -> int:
         timeout_s=args.timeout_s,
         job_duration_s=args.job_duration_s,
         keep=args.keep,
+        poison=args.poison,
     )
     try:
         report = run_chaos(options)
@@ -174,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--timeout-s", type=float, default=1200.0)
     chaos.add_argument("--home", type=Path, default=None, help="directory for data, logs and DAGSTER_HOME")
     chaos.add_argument("--keep", action="store_true", help="keep the PostgreSQL database for a post-mortem")
+    chaos.add_argument(
+        "--poison",
+        type=int,
+        default=0,
+        help="poison callbacks (NUL, huge, nested) to send among the normal ones; a fifth as many "
+        "inbox rows are written past the API, and must end quarantined (docs/chaos.md)",
+    )
     chaos.set_defaults(run=_chaos)
 
     redrive = commands.add_parser(

@@ -247,6 +247,9 @@ class ChaosOptions:
     # First kill after, and between kills: seeded uniform in this range (seconds).
     kill_interval_s: tuple[float, float] = (8.0, 25.0)
     keep: bool = False  # keep the databases (and print where the home is) for a post-mortem
+    # Poison callbacks sent among the normal ones (ras_tools/poison.py); a fifth as many rows are
+    # written past the edge into the inbox. 0: none.
+    poison: int = 0
 
 
 @dataclass
@@ -271,6 +274,7 @@ class ChaosReport:
             and not self.stuck
             and self.completed + self.failed == self.recordings
             and not self.file_mismatches
+            and not self.problems
         )
 
     def last_line(self) -> str:
@@ -366,12 +370,21 @@ def run_chaos(options: ChaosOptions, out: TextIO = sys.stdout) -> ChaosReport:
             _retry(lambda r=recording_id: api.start_jobs(r), maybe_kill)
         say(f"submitted {len(ids)} recordings")
 
+        poisoner = None
+        if options.poison:
+            from ras_tools.poison import Poisoner
+
+            poisoner = Poisoner(
+                stack.api_url, settings.ema_token, ids, store, postgres=options.profile == "production"
+            )
         deadline = started + options.timeout_s
         tracker = _Settling(store, ids, options.max_attempts)
         last_line = ""
         last_print = 0.0
         while time.monotonic() < deadline:
             maybe_kill()
+            if poisoner is not None:
+                _poison_some(poisoner, options.poison)
             done = tracker.poll()
             line = (
                 f"progress: done {len(done)}/{len(ids)} (completed {tracker.completed(done)}) "
@@ -380,7 +393,9 @@ def run_chaos(options: ChaosOptions, out: TextIO = sys.stdout) -> ChaosReport:
             if line != last_line or time.monotonic() - last_print > 30:
                 say(line)
                 last_line, last_print = line, time.monotonic()
-            if len(done) == len(ids) and min(kills[p] for p in KILLED) >= options.kills_per_process:
+            killed = min(kills[p] for p in KILLED) >= options.kills_per_process
+            poisoned = poisoner is None or poisoner.sent >= options.poison
+            if len(done) == len(ids) and killed and poisoned:
                 break
             time.sleep(2.0)
         say("recordings settled; waiting for late callbacks, the inbox and the outbox to drain")
@@ -399,6 +414,8 @@ def run_chaos(options: ChaosOptions, out: TextIO = sys.stdout) -> ChaosReport:
 
         objects = build_object_store(settings)
         _verify(report, store, ids, acknowledged, delivered, options.max_attempts, say)
+        if poisoner is not None:
+            report.problems += poisoner.verify(say)
         _compare_files(report, objects, ids, metadata, tracker, say)
         report.wall_s = time.monotonic() - started
         say(
@@ -412,6 +429,17 @@ def run_chaos(options: ChaosOptions, out: TextIO = sys.stdout) -> ChaosReport:
         if options.keep:
             say(f"kept: home {home}; database {settings.resolved_database_url}")
     return report
+
+
+def _poison_some(poisoner: Any, total: int, per_poll: int = 3) -> None:
+    """A few poison callbacks per progress poll, and a row past the edge for every fifth."""
+    for _ in range(per_poll):
+        if poisoner.sent >= total:
+            return
+        before = poisoner.sent
+        poisoner.send(before)
+        if poisoner.sent > before and before % 5 == 0:
+            poisoner.inject(before // 5)
 
 
 def _retry(action: Callable[[], object], between: Callable[[], None], attempts: int = 60) -> None:
