@@ -40,6 +40,7 @@ class Poisoner:
     recordings: list[str]
     store: Any
     postgres: bool
+    http: Any = httpx  # anything with httpx's `post` (a TestClient in tests)
     answers: Counter[tuple[str, int]] = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
     acknowledged: list[tuple[str, str, str]] = field(default_factory=list)  # recording, job id, state
@@ -52,7 +53,7 @@ class Poisoner:
         recording_id = self.recordings[n % len(self.recordings)]
         body, raw = _body(kind, n)
         try:
-            answer = httpx.post(
+            answer = self.http.post(
                 f"{self.api_url}/recordings/{recording_id}/jobs/callback",
                 content=raw if raw is not None else json.dumps(body).encode(),
                 headers={"X-Token": self.ema_token, "Content-Type": "application/json"},

@@ -1,5 +1,6 @@
 """The bounded chaos run of docs/chaos.md, on the production profile: 20 short recordings under every
-simulator fault, the Dagster daemon and the API each killed with SIGKILL (and restarted) twice."""
+simulator fault, the Dagster daemon and the API each killed with SIGKILL (and restarted) twice, and
+poison callbacks (NUL, huge, nested) among the normal ones, with rows past the edge quarantined."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 
 RECORDINGS = 20
 KILLS_PER_PROCESS = 2
+POISON = 50
+POISON_LINE = re.compile(
+    r"poison: sent (?P<sent>\d+) .*quarantined (?P<quarantined>\d+) .*problems (?P<problems>\d+)"
+)
 LAST_LINE = re.compile(
     r"recordings=(?P<recordings>\d+) completed=(?P<completed>\d+) failed=(?P<failed>\d+) "
     r"lost=(?P<lost>\d+) doubled=(?P<doubled>\d+) kills=(?P<kills>\d+)"
@@ -35,6 +40,7 @@ def test_nothing_lost_or_doubled_under_kills(postgres_server: PostgresServer, tm
         "--job-duration-s=0.5",
         "--profile=production",
         "--timeout-s=780",
+        f"--poison={POISON}",
         f"--home={tmp_path / 'chaos'}",
     ]
     env = {**os.environ, "RAS_CHAOS_PG_URL": server_url}
@@ -48,4 +54,7 @@ def test_nothing_lost_or_doubled_under_kills(postgres_server: PostgresServer, tm
     assert figures["recordings"] == RECORDINGS
     assert figures["completed"] + figures["failed"] == RECORDINGS, figures
     assert figures["kills"] >= 2 * KILLS_PER_PROCESS, figures
+    [poison] = [m for line in output if (m := POISON_LINE.search(line))]
+    assert int(poison["sent"]) == POISON and int(poison["quarantined"]) >= POISON // 5, poison.group(0)
+    assert int(poison["problems"]) == 0, poison.group(0)
     assert done.returncode == 0, f"exit {done.returncode}: processed files differ or a recording is stuck"
