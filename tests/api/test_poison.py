@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ras_platform.object_store import LocalObjectStore
-from ras_platform.orchestration import process_inbox
 from ras_tools.poison import EXPECTED, Poisoner
 from tests.api.conftest import EMA, PENDING_ID, RUNNING_ID, Api
+from tests.lifecycle_support import lifecycle_for
 
 
 def test_poison_is_refused_or_cleaned_and_rows_past_the_edge_quarantined(api: Api, tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_poison_is_refused_or_cleaned_and_rows_past_the_edge_quarantined(api: Ap
             poisoner.inject(n // 5)
     objects = LocalObjectStore(tmp_path / "objects", signing_key="k" * 32, base_url="http://testserver")
     for _ in range(3):
-        process_inbox(store, objects, max_attempts=3)
+        lifecycle_for(store, objects).process_inbox()
 
     lines: list[str] = []
     assert poisoner.verify(lines.append) == [], lines
