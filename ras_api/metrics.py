@@ -79,7 +79,6 @@ class PlatformCollector(Collector):
             quarantined.add_metric([source], count)
         yield quarantined
         yield from _tally_counters(tally)
-        yield _quarantined(self._store())
         yield _histograms(
             "ras_import_latency_seconds",
             "From EMA's succeeded callback applied to the job completed: the wait for an import run "
@@ -95,17 +94,6 @@ class PlatformCollector(Collector):
             catalogue.job_type_names(),
             JOB_BUCKETS,
         )
-
-
-def _quarantined(store: StateStore) -> Metric:
-    gauge = GaugeMetricFamily(
-        "ras_quarantined_rows",
-        "Inbox and outbox rows quarantined after failing too often (dead_letters; `ras redrive`).",
-        labels=["source"],
-    )
-    for source, count in store.dead_letters.counts().items():
-        gauge.add_metric([source], count)
-    return gauge
 
 
 def _job_gauges(reading: OperationsReading) -> Iterator[Metric]:

@@ -67,7 +67,7 @@ def read_operations(conn: Connection) -> OperationsReading:
 def _queue(conn: Connection, table: Table, *, done: str, arrived: str) -> QueueReading:
     # Both tables have a partial index on id over the rows not yet done: the oldest is the lowest id.
     not_done = table.c[done].is_(None)
-    if "quarantined_at" in table.c:  # set aside in dead_letters: counted by ras_quarantined_rows instead
+    if "quarantined_at" in table.c:  # set aside in dead_letters: counted by ras_quarantined instead
         not_done = and_(not_done, table.c.quarantined_at.is_(None))
     waiting = conn.scalar(select(func.count()).select_from(table).where(not_done)) or 0
     oldest = conn.scalar(select(table.c[arrived]).where(not_done).order_by(table.c.id).limit(1))

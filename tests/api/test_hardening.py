@@ -331,5 +331,5 @@ def test_quarantined_rows_are_a_metric(api: Api) -> None:
         for family in text_string_to_metric_families(api.client.get("/metrics").text)
         for s in family.samples
     }
-    assert samples[("ras_quarantined_rows", (("source", "outbox"),))] == 1
-    assert samples[("ras_quarantined_rows", (("source", "callback_inbox"),))] == 0
+    assert samples[("ras_quarantined", (("source", "outbox"),))] == 1
+    assert samples[("ras_quarantined", (("source", "callback_inbox"),))] == 0
