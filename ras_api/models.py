@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ras_core.callbacks import EmaCallback
-from ras_core.text import Label
+from ras_core.text import SAFE_TEXT_PATTERN, Label
 
 __all__ = ["EmaCallback"]  # the callback model is the core's: one model from the API to the inbox
 
@@ -107,7 +107,7 @@ class ChangeLog(BaseModel):
 
 class JobsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    job_types: list[str] | None = Field(
+    job_types: list[Annotated[str, Field(max_length=64, pattern=SAFE_TEXT_PATTERN)]] | None = Field(
         default=None, max_length=32, description="job types to run; all when omitted"
     )
     force: bool = Field(default=False, description="re-run completed or failed jobs (a new attempt)")

@@ -333,3 +333,11 @@ def test_quarantined_rows_are_a_metric(api: Api) -> None:
     }
     assert samples[("ras_quarantined", (("source", "outbox"),))] == 1
     assert samples[("ras_quarantined", (("source", "callback_inbox"),))] == 0
+
+
+def test_job_types_are_bounded_so_a_refusal_never_echoes_a_huge_string(api: Api) -> None:
+    answer = api.client.post(
+        f"/recordings/{RECORDING_ID}/jobs", json={"job_types": ["x" * 100_000]}, headers=ZOLA
+    )
+    assert answer.status_code == 422 and answer.headers["content-type"] == PROBLEM
+    assert len(answer.content) < 2000
