@@ -20,7 +20,8 @@ RECORDINGS = 20
 KILLS_PER_PROCESS = 2
 POISON = 50
 POISON_LINE = re.compile(
-    r"poison: sent (?P<sent>\d+) .*quarantined (?P<quarantined>\d+) .*problems (?P<problems>\d+)"
+    r"poison: sent (?P<sent>\d+) .*injected (?P<injected>\d+) rows past the edge, quarantined "
+    r"(?P<quarantined>\d+) .*stale by then (?P<stale>\d+); problems (?P<problems>\d+)"
 )
 LAST_LINE = re.compile(
     r"recordings=(?P<recordings>\d+) completed=(?P<completed>\d+) failed=(?P<failed>\d+) "
@@ -55,6 +56,10 @@ def test_nothing_lost_or_doubled_under_kills(postgres_server: PostgresServer, tm
     assert figures["completed"] + figures["failed"] == RECORDINGS, figures
     assert figures["kills"] >= 2 * KILLS_PER_PROCESS, figures
     [poison] = [m for line in output if (m := POISON_LINE.search(line))]
-    assert int(poison["sent"]) == POISON and int(poison["quarantined"]) >= POISON // 5, poison.group(0)
-    assert int(poison["problems"]) == 0, poison.group(0)
+    counts = {name: int(value) for name, value in poison.groupdict().items()}
+    assert counts["sent"] == POISON and counts["injected"] == POISON // 5, poison.group(0)
+    # Rows of an unknown job kind (half of them at least) always end quarantined; a NUL reason
+    # aimed at a job that was retried meanwhile is merely stale.
+    assert counts["quarantined"] + counts["stale"] == counts["injected"], poison.group(0)
+    assert counts["quarantined"] >= counts["injected"] // 2 and counts["problems"] == 0, poison.group(0)
     assert done.returncode == 0, f"exit {done.returncode}: processed files differ or a recording is stuck"
