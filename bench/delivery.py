@@ -156,9 +156,9 @@ def uvicorn(app: str, env: dict[str, str]) -> Iterator[Server]:
 
 
 @contextmanager
-def api(env: dict[str, str]) -> Iterator[Server]:
+def api(env: dict[str, str], port: int | None = None) -> Iterator[Server]:
     """The API as the stack runs it: `python -m ras_api`, one worker per CPU."""
-    port = _free_port()
+    port = port or _free_port()
     command = [sys.executable, "-m", "ras_api", "--host", "127.0.0.1", "--port", str(port)]
     with _serving([*command, "--log-level", "warning"], port, env) as base:
         yield base

@@ -34,6 +34,7 @@ SCENARIOS: dict[str, str] = {
     "scale": "bench.scale",
     "latency": "bench.latency",
     "throughput": "bench.throughput",
+    "uploads": "bench.uploads",
 }
 
 

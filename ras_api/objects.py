@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
@@ -134,8 +134,11 @@ async def _put_part(
     except UploadNotFound:
         raise Problem(404, f"no upload {upload_id} in progress for {key}") from None
     try:
-        await _receive(request, tmp)
-        part = await run_in_threadpool(store.adopt_part, key, upload_id, int(part_number), tmp)
+        digest = hashlib.md5(usedforsecurity=False)
+        await _receive(request, tmp, digest)
+        part = await run_in_threadpool(
+            store.adopt_part, key, upload_id, int(part_number), tmp, etag=digest.hexdigest()
+        )
     except UploadNotFound:
         raise Problem(404, f"upload {upload_id} was completed or aborted meanwhile") from None
     except InvalidMultipart as error:
@@ -162,12 +165,15 @@ def _require_signed(
         raise Problem(403, "the URL's signature is invalid or it has expired")
 
 
-async def _receive(request: Request, tmp: Path) -> None:
+async def _receive(request: Request, tmp: Path, digest: Any = None) -> None:
     # Streamed to disk, not buffered: a tracking CSV is hundreds of MB. Writes are small and local,
-    # so doing them on the event loop is cheaper than a thread hop per chunk.
+    # so doing them on the event loop is cheaper than a thread hop per chunk. A part's ETag (MD5) is
+    # hashed on the way through rather than by reading the part again.
     with open(tmp, "wb") as out:
         async for chunk in request.stream():
             out.write(chunk)
+            if digest is not None:
+                digest.update(chunk)
         out.flush()
         os.fsync(out.fileno())  # the move into place is atomic; fsync makes it durable too
 

@@ -314,12 +314,15 @@ class LocalObjectStore:
         """Where the objects route streams a part before `adopt_part` moves it in."""
         return self._upload_folder(key, upload_id) / f"part{_TMP_MARK}{uuid.uuid4().hex}"
 
-    def adopt_part(self, key: str, upload_id: str, part_number: int, tmp: Path) -> PartInfo:
-        """Move a received part into place (replacing an earlier copy of it, as S3 does)."""
+    def adopt_part(
+        self, key: str, upload_id: str, part_number: int, tmp: Path, *, etag: str | None = None
+    ) -> PartInfo:
+        """Move a received part into place (replacing an earlier copy of it, as S3 does); `etag` is
+        its MD5 when the receiver hashed it on the way in."""
         if not 1 <= part_number <= MAX_PART_NUMBER:
             raise InvalidMultipart(f"part numbers run from 1 to {MAX_PART_NUMBER}, not {part_number}")
         folder = self._upload_folder(key, upload_id)
-        etag = _md5(tmp)
+        etag = etag or _md5(tmp)
         for earlier in folder.glob(f"{part_number:05d}.*"):
             earlier.unlink(missing_ok=True)
         os.replace(tmp, folder / f"{part_number:05d}.{etag}")
