@@ -99,6 +99,23 @@ def settle(stack: Stack, timeout_s: float = 120) -> None:
         store.close()
 
 
+# testsrc2 with a match clock, 320x180 at 25 fps: about 1 MB a minute at this quality.
+DEMO_VIDEO_CRF = 45
+
+
+def upload_demo_recording(stack: Stack, recording_id: str, duration_s: float) -> str:
+    """A generated video of the recording brought in as Zola would: through the upload API."""
+    from ras_platform.ffmpeg import make_test_video
+    from ras_platform.upload_client import UploadClient
+
+    video = stack.home / "videos" / f"{recording_id}.mp4"
+    make_test_video(video, duration_s=duration_s, crf=DEMO_VIDEO_CRF)
+    with UploadClient(stack.api_url, stack.settings.zola_token) as client:
+        return client.upload(
+            video, recording_id=recording_id, metadata=demo_metadata(recording_id, duration_s)
+        ).upload_id
+
+
 def run_demo(
     *,
     recordings: int,
@@ -124,10 +141,10 @@ def run_demo(
         api = ApiClient(stack.api_url, stack.settings.zola_token)
         ids = [f"demo-{i:03d}" for i in range(1, recordings + 1)]
         for recording_id in ids:
-            api.register(demo_metadata(recording_id, duration_s))
-            api.start_jobs(recording_id)
+            upload_demo_recording(stack, recording_id, duration_s)
         print(
-            f"registered {len(ids)} recordings of {duration_s:.0f} s; {len(catalogue.JOB_TYPES)} jobs each",
+            f"uploaded {len(ids)} videos of {duration_s:.0f} s; the upload sensor registers each recording "
+            f"and starts its {len(catalogue.JOB_TYPES)} jobs",
             flush=True,
         )
         final = wait_until_done(api, ids, timeout_s=timeout_s)

@@ -96,29 +96,34 @@ def make_test_video(
     fps: int = 25,
     match_clock: bool = True,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    crf: int | None = None,
 ) -> bool:
     """Write an H.264 MP4 of ffmpeg's `testsrc2` pattern to `dest`; True if a match clock is burned in.
 
     The clock needs the drawtext filter and a font; a build or a machine without them still gets the
     video, without the clock. A keyframe every second keeps seeking in it as cheap as in broadcast video.
+    `crf` trades picture for size (x264's constant rate factor; higher is smaller, 51 at most).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     source = f"testsrc2=duration={duration_s:g}:size={width}x{height}:rate={fps}"
     if match_clock and has_filter("drawtext"):
         try:
-            run_ffmpeg(_test_video_args(source, dest, fps, _MATCH_CLOCK), timeout_s=timeout_s)
+            run_ffmpeg(_test_video_args(source, dest, fps, _MATCH_CLOCK, crf), timeout_s=timeout_s)
             return True
         except FfmpegTimeout:
             raise
         except FfmpegError:
             pass  # most likely no usable font on this machine: fall through to the plain pattern
-    run_ffmpeg(_test_video_args(source, dest, fps, None), timeout_s=timeout_s)
+    run_ffmpeg(_test_video_args(source, dest, fps, None, crf), timeout_s=timeout_s)
     return False
 
 
-def _test_video_args(source: str, dest: Path, fps: int, video_filter: str | None) -> list[str]:
+def _test_video_args(
+    source: str, dest: Path, fps: int, video_filter: str | None, crf: int | None = None
+) -> list[str]:
     filters = ["-vf", video_filter] if video_filter else []
     encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(fps)]
+    encode += ["-crf", str(crf)] if crf is not None else []
     return ["-y", "-f", "lavfi", "-i", source, *filters, *encode, "-movflags", "+faststart", str(dest)]
 
 

@@ -19,6 +19,7 @@ from dagster import (
 
 from ras_assets.jobs import validate_recording_job
 from ras_assets.video import process_video_job, uploads_area
+from ras_core import catalogue
 from ras_platform.dagster_client import RECORDINGS_PARTITIONS
 from ras_platform.upload_intake import Intake, UploadCursor, take_in, videos_after
 from resources import ObjectStoreResource, StateStoreResource, UploadsResource
@@ -45,8 +46,8 @@ def _observation(intake: Intake) -> AssetObservation:
 
 
 def _analysis_requests(upload_id: str, recording_id: str) -> list[RunRequest]:
-    """What POST /recordings/{id}/jobs launches for a fresh recording (its jobs are all pending),
-    plus the video's own run; run keys per upload, so a re-evaluated tick asks once."""
+    """What POST /recordings/{id}/jobs launches after `lifecycle.start`, plus the video's own run;
+    run keys per upload, so a re-evaluated tick asks once."""
     tags = {"ras/recording": recording_id, "ras/upload": upload_id}
     return [
         RunRequest(
@@ -93,6 +94,8 @@ def upload_sensor(
             message += f": {outcome.reason}"
         (context.log.warning if outcome.state == "failed" else context.log.info)(message)
     starting = [intake for intake in decided if intake.start_recording]
+    for intake in starting:  # what POST /recordings/{id}/jobs decides before it launches the run
+        state_store.lifecycle.start(intake.start_recording or "", list(catalogue.job_type_names()))
     expired = uploads.over(objects).expire_stale(limit=EXPIRIES_PER_TICK)
     if expired:
         context.log.info(f"expired {len(expired)} uploads never completed: {', '.join(expired)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ras_core.recording import InvalidRecordingMetadata
@@ -65,3 +67,18 @@ def test_periods_beyond_the_video_are_named() -> None:
     sidecar = {**SIDECAR, "periods": [{"id": 1, "start_s": 0.0, "end_s": 2700.0}]}
     with pytest.raises(InvalidRecordingMetadata, match="period"):
         recording_from_upload("rec-1", sidecar, VIDEO, "file:///v.mp4")
+
+
+def test_ema_requests_carry_the_uploaded_video() -> None:
+    from ras_core import catalogue
+    from ras_core.ema_requests import build_v2_request, build_v3_request
+
+    uri = "s3://bucket/uploads/0123456789abcdef0123456789abcdef/original.mp4"
+    recording = recording_from_upload("rec-1", SIDECAR, VIDEO, uri)
+    requests = []
+    for job_type, build in (("event-detection", build_v2_request), ("player-tracking", build_v3_request)):
+        job = catalogue.job_type(job_type)
+        upload_urls = {raw.name: f"http://put/{raw.name}" for raw in job.raw_outputs}
+        requests.append(build(job, recording, upload_urls, {}, "http://cb"))
+    v2, v3 = requests
+    assert uri in json.dumps(v2) and uri in json.dumps(v3)
