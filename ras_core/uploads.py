@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
+import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ras_core.recording import RecordingMetadata, parse_recording_metadata
@@ -38,8 +39,16 @@ class UploadState:
     FAILED = "failed"
 
 
-def new_upload_id() -> str:
-    return uuid.uuid4().hex
+def new_upload_id(now: datetime | None = None) -> str:
+    """32 hex digits, time-ordered like a UUIDv7: the initiation's milliseconds since the epoch (12
+    digits), then 80 random bits. Listing from `upload_id_floor(t)` skips every upload begun before t."""
+    moment = now or datetime.now(UTC)
+    return f"{int(moment.timestamp() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def upload_id_floor(moment: datetime) -> str:
+    """The smallest upload id initiated at or after `moment`."""
+    return f"{max(0, int(moment.timestamp() * 1000)):012x}" + "0" * 20
 
 
 def is_upload_id(value: str) -> bool:

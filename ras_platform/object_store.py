@@ -108,7 +108,8 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def copy(self, src: str, dst: str) -> bool: ...
-    def list(self, prefix: str) -> list[ObjectInfo]: ...
+    # `start_after`: only keys sorting after it (S3's StartAfter), so a listing can skip old keys.
+    def list(self, prefix: str, *, start_after: str | None = None) -> list[ObjectInfo]: ...
     def presign_put(self, key: str, expires_s: int) -> str: ...
     def presign_get(self, key: str, expires_s: int) -> str: ...
     def uri(self, key: str) -> str: ...
@@ -226,14 +227,17 @@ class LocalObjectStore:
     def exists(self, key: str) -> bool:
         return self.path_of(key).is_file()
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, *, start_after: str | None = None) -> list[ObjectInfo]:
         validate_prefix(prefix)
         folder = self.root / prefix.rpartition("/")[0]
         found = [
             _info(key, path.stat())
             for path, key in self._walk(folder)
             # Temporaries and stray files that are not valid keys (an editor's backup) are not objects.
-            if key.startswith(prefix) and _KEY.fullmatch(key) and ".." not in key
+            if key.startswith(prefix)
+            and _KEY.fullmatch(key)
+            and ".." not in key
+            and (start_after is None or key > start_after)
         ]
         return sorted(found, key=lambda info: info.key)
 

@@ -120,9 +120,10 @@ class S3ObjectStore:
             self._client.copy_object(Bucket=self.bucket, Key=validate_key(dst), CopySource=source)
         return True
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, *, start_after: str | None = None) -> list[ObjectInfo]:
+        after = {"StartAfter": start_after} if start_after else {}
         pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=validate_prefix(prefix)
+            Bucket=self.bucket, Prefix=validate_prefix(prefix), **after
         )
         return [
             ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"])

@@ -24,6 +24,7 @@ from ras_core.uploads import (
     outcome_key,
     parse_original_key,
     recording_from_upload,
+    upload_id_floor,
 )
 from ras_platform.object_store import ObjectInfo, ObjectNotFound, ObjectStore
 from ras_platform.state_store import StateStore
@@ -168,13 +169,27 @@ SETTLE = timedelta(seconds=2)
 
 
 def videos_after(
-    objects: ObjectStore, cursor: UploadCursor | None, limit: int, *, now: datetime | None = None
+    objects: ObjectStore,
+    cursor: UploadCursor | None,
+    limit: int,
+    *,
+    now: datetime | None = None,
+    horizon: timedelta | None = None,
 ) -> list[ObjectInfo]:
-    """The complete, settled videos under uploads/ after `cursor`, oldest first, at most `limit`."""
+    """The complete, settled videos under uploads/ after `cursor`, oldest first, at most `limit`.
+
+    With a `horizon` (how long an upload may take), the listing starts at the first upload id that
+    could still complete after the cursor, not at the first upload ever: upload ids are time-ordered
+    (`new_upload_id`), and one initiated more than `horizon` before the cursor completed or expired
+    before it. So the listing covers the uploads of one horizon, however many came before.
+    """
     settled = (now or datetime.now(UTC)) - SETTLE
+    start_after = None
+    if cursor is not None and horizon is not None:
+        start_after = f"{UPLOADS_PREFIX}{upload_id_floor(cursor.modified - horizon)}"
     videos = [
         info
-        for info in objects.list(UPLOADS_PREFIX)
+        for info in objects.list(UPLOADS_PREFIX, start_after=start_after)
         if parse_original_key(info.key)
         and info.modified < settled
         and (cursor is None or UploadCursor.of(info) > cursor)

@@ -7,6 +7,8 @@ VIDEOS_PER_TICK videos, oldest first, so a backlog drains over several ticks wit
 tick limit. What happens to each video is `ras_platform.upload_intake.take_in`.
 """
 
+from datetime import timedelta
+
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetObservation,
@@ -28,6 +30,8 @@ from sensors import TICK_INTERVAL_S
 # Probing a video costs ~0.1 s locally, plus its download from S3: 20 stay far inside a 60 s tick.
 VIDEOS_PER_TICK = 20
 EXPIRIES_PER_TICK = 50
+# Clocks of the API, the store and this sensor differ a little: list a little further back.
+HORIZON_MARGIN = timedelta(hours=1)
 
 
 def _observation(intake: Intake) -> AssetObservation:
@@ -83,7 +87,8 @@ def upload_sensor(
     objects = object_store.store
     cursor = UploadCursor.decode(context.cursor)
     intakes = []
-    for info in videos_after(objects, cursor, VIDEOS_PER_TICK):
+    horizon = uploads.over(objects).expiry + HORIZON_MARGIN
+    for info in videos_after(objects, cursor, VIDEOS_PER_TICK, horizon=horizon):
         intakes.append(take_in(info.key, objects, state_store.store))
         cursor = UploadCursor.of(info)
     decided = [intake for intake in intakes if not intake.already_decided]

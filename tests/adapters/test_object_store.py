@@ -422,3 +422,13 @@ def test_local_part_urls_are_signed_per_part(local_served: LocalObjectStore) -> 
     _assert_problem(httpx.put(local_served.presign_upload_part(key, upload_id, 1, -1), content=b"x"), 403)
     assert local_served.list_parts(key, upload_id) == []
     assert local_served.list("") == []  # parts live outside the key space
+
+
+def test_list_starts_after_a_key(store: ObjectStore) -> None:
+    for name in ("a", "b", "c"):
+        store.put_bytes(f"uploads/{name}/original.mp4", b"v")
+    listed = store.list("uploads/", start_after="uploads/b")
+    assert [info.key for info in listed] == ["uploads/b/original.mp4", "uploads/c/original.mp4"]
+    assert [info.key for info in store.list("uploads/", start_after="uploads/b/z")] == [
+        "uploads/c/original.mp4"
+    ]

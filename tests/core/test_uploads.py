@@ -82,3 +82,14 @@ def test_ema_requests_carry_the_uploaded_video() -> None:
         requests.append(build(job, recording, upload_urls, {}, "http://cb"))
     v2, v3 = requests
     assert uri in json.dumps(v2) and uri in json.dumps(v3)
+
+
+def test_upload_ids_sort_by_initiation_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ras_core.uploads import is_upload_id, new_upload_id, upload_id_floor
+
+    start = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    ids = [new_upload_id(start + timedelta(milliseconds=n)) for n in (0, 1, 1000, 3_600_000)]
+    assert ids == sorted(ids) and all(is_upload_id(i) for i in ids)
+    assert upload_id_floor(start) <= ids[0] < upload_id_floor(start + timedelta(milliseconds=1)) <= ids[1]

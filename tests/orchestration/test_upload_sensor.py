@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,16 @@ def test_a_video_is_taken_only_once_its_second_is_over(platform: Platform) -> No
     assert first.asset_events == [] and first.cursor is None
     _stamp(platform, upload_id, time.time() - 60)
     assert [event["upload_id"] for event in _observed(_tick(platform, first.cursor))] == [upload_id]
+
+
+def test_the_listing_starts_one_upload_horizon_before_the_cursor(platform: Platform) -> None:
+    # Upload ids are time-ordered: an upload initiated more than its expiry before the cursor has
+    # completed or expired long ago, so the listing skips it; a recent one is still found.
+    _upload(platform, "rec-first", b"1", sidecar=False)
+    cursor = _tick(platform).cursor
+    now = datetime.now(UTC)
+    ancient, recent = new_upload_id(now - timedelta(days=3)), new_upload_id(now - timedelta(hours=1))
+    for upload_id in (ancient, recent):
+        platform.objects.put_bytes(original_key(upload_id, "mp4"), b"2")
+        _stamp(platform, upload_id, time.time() - 5)
+    assert [event["upload_id"] for event in _observed(_tick(platform, cursor))] == [recent]
