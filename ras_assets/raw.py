@@ -8,10 +8,11 @@ from dagster import AssetDep, AssetKey, AssetSpec
 
 from ras_assets.partitions import recordings_partitions
 from ras_core import catalogue
+from ras_platform.dagster_client import raw_asset_path
 
 
 def raw_output_key(raw: catalogue.RawOutput) -> AssetKey:
-    return AssetKey(["ema", raw.asset_name])
+    return AssetKey(raw_asset_path(raw))  # the API reports raw materializations under the same key
 
 
 def raw_asset_key(raw_name: str) -> AssetKey:

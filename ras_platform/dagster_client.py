@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ras_core.catalogue import RawOutput
+
 if TYPE_CHECKING:
     import httpx
 
@@ -16,6 +18,15 @@ REPOSITORY_NAME = "__repository__"  # the implicit repository of a Definitions o
 # Names the code location defines (ras_assets) and the API launches by; shared so they cannot drift.
 RECORDINGS_PARTITIONS = "recordings"
 VALIDATE_RECORDING_JOB = "validate_recording"
+IMPORT_PROCESSED_JOB = "import_processed"
+# Dagster's own tag for a sensor's run key; a run launched here under a key carries it too, so the
+# launch can be repeated (a timeout that hid a success, two callers) without a second run.
+RUN_KEY_TAG = "dagster/run_key"
+
+
+def raw_asset_path(raw: RawOutput) -> list[str]:
+    """The asset key of a raw EMA output, as the code location declares it (`ras_assets/raw.py`)."""
+    return ["ema", raw.asset_name]
 
 _ADD_PARTITION = """
 mutation AddPartition($selector: RepositorySelector!, $name: String!, $key: String!) {
@@ -95,11 +106,26 @@ class DagsterClient:
             raise DagsterError(result.get("message", result["__typename"]))
 
     def launch_partition_run(
-        self, job_name: str, partition_key: str, tags: dict[str, str] | None = None
+        self,
+        job_name: str,
+        partition_key: str,
+        tags: dict[str, str] | None = None,
+        *,
+        assets: list[list[str]] | None = None,
+        run_key: str | None = None,
     ) -> str:
+        """Launch `job_name` for one partition (only `assets` of it, given their key paths); with a
+        `run_key`, a run already launched under that key is returned instead of a second one."""
+        if run_key is not None and (existing := self.run_ids_with_tag(RUN_KEY_TAG, run_key)):
+            return existing[0]
         all_tags = {"dagster/partition": partition_key, **(tags or {})}
+        if run_key is not None:
+            all_tags[RUN_KEY_TAG] = run_key
+        selector: dict[str, Any] = {**self._selector, "jobName": job_name}
+        if assets is not None:
+            selector["assetSelection"] = [{"path": path} for path in assets]
         params = {
-            "selector": {**self._selector, "jobName": job_name},
+            "selector": selector,
             "runConfigData": {},
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in all_tags.items()]},
         }
@@ -108,6 +134,24 @@ class DagsterClient:
             errors = result.get("errors") or [result]
             raise DagsterError("; ".join(e.get("message", result["__typename"]) for e in errors))
         return result["run"]["runId"]
+
+    def run_ids_with_tag(self, tag_key: str, tag_value: str) -> list[str]:
+        """Runs tagged `tag_key=tag_value`, whatever their status."""
+        run_filter = {"tags": [{"key": tag_key, "value": tag_value}]}
+        result = self._query(_RUNS_BY_TAG, {"filter": run_filter})["runsOrError"]
+        return [run["runId"] for run in result.get("results", [])]
+
+    def report_materialization(
+        self, asset_path: list[str], partition: str, metadata: dict[str, Any], description: str
+    ) -> None:
+        """A runless materialization with metadata, through the webserver's REST endpoint (the
+        GraphQL mutation `reportRunlessAssetEvents` takes no metadata)."""
+        answer = self._http.post(
+            f"/report_asset_materialization/{'/'.join(asset_path)}",
+            json={"partition": partition, "metadata": metadata, "description": description},
+        )
+        if answer.status_code != 200:
+            raise DagsterError(f"report_asset_materialization answered {answer.status_code}: {answer.text}")
 
     def active_run_ids(self, tag_key: str | None = None, tag_value: str | None = None) -> list[str]:
         """Runs queued or under way: those tagged `tag_key=tag_value`, or all of them."""

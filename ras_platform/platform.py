@@ -14,6 +14,7 @@ from functools import cache, cached_property
 from ras_core.alerts import FailureRatePolicy
 from ras_core.quality import QualityThresholds
 from ras_platform.alerts import WebhookAlerter
+from ras_platform.callback_fast_path import CallbackFastPath
 from ras_platform.dagster_client import DagsterClient
 from ras_platform.ema_client import EmaClient
 from ras_platform.lifecycle import Lifecycle
@@ -73,6 +74,10 @@ class Platform:
     @cached_property
     def lifecycle(self) -> Lifecycle:
         return Lifecycle(self.state_store, self.object_store, self.settings.retry_policy)
+
+    @cached_property
+    def callback_fast_path(self) -> CallbackFastPath:
+        return CallbackFastPath(self.lifecycle, self.dagster)
 
 
 def platform_for(overrides: Mapping[str, str] | None = None) -> Platform:

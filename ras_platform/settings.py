@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # worker holds its own application cache. In a container limited to fewer CPUs than the node
     # has, set it to the limit.
     api_workers: int | None = None
+    # The API applies a callback and launches its import run right after the 202 (the callback
+    # sensor remains the safety net); off, callbacks wait for the sensor's tick. Benchmarks compare.
+    callback_fast_path: bool = True
     # Dagster's webserver, for launching runs through its GraphQL API.
     dagster_url: str = "http://127.0.0.1:3000"
     dagster_location_name: str = "ras"

@@ -1,7 +1,6 @@
 """`ema_callback_sensor`: applies inbox callbacks to the state machine, reports raw EMA assets
 materialized and asks for import runs, grouping the ready imports of one recording into one run."""
 
-import hashlib
 import os
 import time
 from collections import defaultdict
@@ -22,8 +21,13 @@ from dagster import (
 
 from ras_assets.jobs import import_processed_job
 from ras_assets.raw import raw_asset_key
-from ras_core import catalogue
 from ras_core.states import JobState
+from ras_platform.callback_fast_path import (
+    import_run_key,
+    import_run_tags,
+    raw_event_description,
+    raw_event_metadata,
+)
 from ras_platform.lifecycle import STUCK_IMPORT_AFTER, Lifecycle, RawMaterialization
 from ras_platform.state_store import JobStatus, StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
@@ -39,13 +43,8 @@ def _raw_event(raw: RawMaterialization) -> AssetMaterialization:
     return AssetMaterialization(
         asset_key=raw_asset_key(raw.raw_name),
         partition=raw.recording_id,
-        description=f"uploaded by EMA job {raw.ema_job_id}",
-        metadata={
-            "ema_job_id": raw.ema_job_id or "-",
-            "uri": raw.uri,
-            "size_bytes": raw.size,
-            "attempt": raw.attempt,
-        },
+        description=raw_event_description(raw),
+        metadata=raw_event_metadata(raw),
     )
 
 
@@ -53,24 +52,14 @@ def import_run_request(
     store: StateStore, recording_id: str, outputs: set[str], *, salt: str = ""
 ) -> RunRequest:
     """One run for every output of this recording that is ready now; keyed by the attempts that
-    produced its inputs, so a repeated request for the same inputs is launched once."""
-    attempts = sorted(
-        f"{job}@{store.job_status(recording_id, job).attempt}"
-        for job in {
-            catalogue.job_of_raw(raw).name
-            for out in outputs
-            for raw in catalogue.processed_output(out).raw_inputs
-        }
-        | {catalogue.job_of_processed(out).name for out in outputs}
-    )
-    names = sorted(outputs)
-    digest = hashlib.sha1(f"{names}{attempts}{salt}".encode()).hexdigest()[:16]
+    produced its inputs, so a repeated request for the same inputs is launched once (the API's
+    callback fast path launches under the same key)."""
     return RunRequest(
-        run_key=f"import:{recording_id}:{digest}",
+        run_key=import_run_key(store, recording_id, outputs, salt=salt),
         job_name=import_processed_job.name,
         partition_key=recording_id,
-        asset_selection=[AssetKey(name) for name in names],
-        tags={"ras/recording": recording_id, "ras/outputs": ",".join(names)},
+        asset_selection=[AssetKey(name) for name in sorted(outputs)],
+        tags=import_run_tags(recording_id, outputs),
     )
 
 

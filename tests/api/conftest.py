@@ -82,6 +82,9 @@ def build_app(data_dir: Path, processed_objects: Path) -> Api:
         zola_token=ZOLA["X-Token"],
         ema_token=EMA["X-Token"],
         signing_key="test-signing-key",
+        # These tests look at the inbox the callback sensor reads; no Dagster listens here. The fast
+        # path is tested against a Dagster webserver in tests/orchestration/test_callback_fast_path.py.
+        callback_fast_path=False,
     )
     app = create_app(settings)
     platform: Platform = app.state.platform

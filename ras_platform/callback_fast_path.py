@@ -1,0 +1,112 @@
+"""The callback fast path: a callback just stored in the inbox is applied at once and its import run
+launched through Dagster's GraphQL API, instead of waiting for `ema_callback_sensor`'s next tick
+(a daemon loop of up to 5 s, then the run queue).
+
+The API calls it after answering EMA (`ras_api/routers/callbacks.py`). The sensor stays the safety
+net and needs nothing from here: a row this path never applied (the API was killed after the 202,
+the database was busy) is still unprocessed and the sensor applies it; an import this path applied
+but could not launch (Dagster down, the API killed in between) leaves its job `succeeded`, which the
+sensor's stuck-import sweep launches again. Both use `import_run_key`, and launches under a key are
+idempotent, so no import runs twice for the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import httpx
+
+from ras_core import catalogue
+from ras_platform.dagster_client import IMPORT_PROCESSED_JOB, DagsterClient, DagsterError, raw_asset_path
+from ras_platform.lifecycle import Lifecycle, RawMaterialization
+from ras_platform.state_store import StateStore
+
+log = logging.getLogger(__name__)
+
+# One recording's callbacks: a handful at a time (three jobs of a wave finishing together).
+CALLBACKS_PER_CALL = 50
+
+
+def import_run_key(store: StateStore, recording_id: str, outputs: Iterable[str], *, salt: str = "") -> str:
+    """The run key of importing `outputs` of a recording: one per set of outputs and the attempts of
+    the jobs whose files they read, so the same inputs are imported by one run, whoever asks."""
+    names = sorted(outputs)
+    jobs = {
+        catalogue.job_of_raw(raw).name for out in names for raw in catalogue.processed_output(out).raw_inputs
+    } | {catalogue.job_of_processed(out).name for out in names}
+    attempts = sorted(f"{job}@{store.job_status(recording_id, job).attempt}" for job in jobs)
+    digest = hashlib.sha1(f"{names}{attempts}{salt}".encode()).hexdigest()[:16]
+    return f"import:{recording_id}:{digest}"
+
+
+def import_run_tags(recording_id: str, outputs: Iterable[str]) -> dict[str, str]:
+    return {"ras/recording": recording_id, "ras/outputs": ",".join(sorted(outputs))}
+
+
+def raw_event_metadata(raw: RawMaterialization) -> dict[str, str | int]:
+    """What a raw EMA output's materialization carries, from the sensor or from here."""
+    return {
+        "ema_job_id": raw.ema_job_id or "-",
+        "uri": raw.uri,
+        "size_bytes": raw.size,
+        "attempt": raw.attempt,
+    }
+
+
+def raw_event_description(raw: RawMaterialization) -> str:
+    return f"uploaded by EMA job {raw.ema_job_id}"
+
+
+@dataclass
+class FastPathOutcome:
+    applied: int = 0
+    launched: list[str] = field(default_factory=list)  # run ids
+    reported: int = 0  # raw materializations reported to Dagster
+    left_to_sensor: list[str] = field(default_factory=list)  # what failed, for the log
+
+
+class CallbackFastPath:
+    def __init__(self, lifecycle: Lifecycle, dagster: DagsterClient) -> None:
+        self.lifecycle, self.dagster = lifecycle, dagster
+
+    def apply(self, recording_id: str) -> FastPathOutcome:
+        """Apply the recording's unprocessed callbacks, launch the imports they made ready, then
+        report the raw outputs delivered (after the launch: the run is what a client waits for)."""
+        plan = self.lifecycle.process_inbox(limit=CALLBACKS_PER_CALL, recording_id=recording_id)
+        outcome = FastPathOutcome(applied=plan.applied)
+        store = self.lifecycle.store
+        for recording, outputs in sorted(plan.imports.items()):
+            if not outputs:
+                continue
+            try:
+                run_id = self.dagster.launch_partition_run(
+                    IMPORT_PROCESSED_JOB,
+                    recording,
+                    import_run_tags(recording, outputs),
+                    assets=[[name] for name in sorted(outputs)],
+                    run_key=import_run_key(store, recording, outputs),
+                )
+                outcome.launched.append(run_id)
+            except (httpx.HTTPError, DagsterError) as error:  # the sensor's stuck-import sweep retries
+                outcome.left_to_sensor.append(f"import {sorted(outputs)}: {error!r}")
+        for raw in plan.raw_materializations:
+            try:
+                self.dagster.report_materialization(
+                    raw_asset_path(catalogue.raw_output(raw.raw_name)),
+                    raw.recording_id,
+                    raw_event_metadata(raw),
+                    raw_event_description(raw),
+                )
+                outcome.reported += 1
+            except (httpx.HTTPError, DagsterError) as error:
+                # The row is applied, so the sensor will not report it: the UI misses this raw
+                # materialization (the import and the job's state are unaffected).
+                outcome.left_to_sensor.append(f"raw {raw.raw_name}: {error!r}")
+        if outcome.left_to_sensor:
+            log.warning(
+                "callback fast path of %s left to the sensor: %s", recording_id, outcome.left_to_sensor
+            )
+        return outcome

@@ -1,0 +1,185 @@
+"""The callback fast path against a real Dagster webserver (in this process, over a temporary
+instance whose queued run coordinator only queues): a callback's import run is launched without a
+sensor tick, the sensor recovers what the fast path could not do, and nothing is imported twice."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from dagster import AssetKey, DagsterRunStatus, RunsFilter, build_sensor_context, instance_for_test
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster_webserver.app import create_app_from_workspace_process_context
+from sqlalchemy import update
+
+from ras_core.recording import parse_recording_metadata
+from ras_core.states import JobState, Source
+from ras_platform.callback_fast_path import CallbackFastPath, import_run_key
+from ras_platform.dagster_client import RUN_KEY_TAG, DagsterClient
+from ras_platform.db.engine import write_transaction
+from ras_platform.db.schema import job_states
+from ras_platform.lifecycle import STUCK_IMPORT_AFTER
+from ras_platform.object_store import LocalObjectStore
+from ras_platform.stack import free_port
+from ras_platform.state_store import StateStore
+from resources import platform_resources
+from sensors.ema_callbacks import ema_callback_sensor
+from tests.lifecycle_support import answer_trigger, lifecycle_for
+from tests.orchestration.support import (
+    FIXTURES,
+    SIGNING_KEY,
+    UNREACHABLE,
+    Platform,
+    platform_settings,
+)
+
+QUEUE_ONLY = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}}
+WAVE = ("player-tracking", "ball-tracking")
+WAVE_OUTPUTS = ["ball_tracking", "match_momentum", "physical_metrics", "player_tracking"]
+WAVE_RAWS = ("player-tracking", "match-momentum", "physical-metrics", "ball-tracking")
+
+
+@dataclass
+class Dagster:
+    platform: Platform
+    client: DagsterClient
+
+    def import_runs(self) -> list:
+        return self.platform.instance.get_runs(RunsFilter(job_name="import_processed"))
+
+
+@pytest.fixture
+def dagster(tmp_path: Path) -> Iterator[Dagster]:
+    store = StateStore(f"sqlite:///{tmp_path / 'ras.sqlite'}")
+    objects = LocalObjectStore(tmp_path / "objects", base_url=UNREACHABLE, signing_key=SIGNING_KEY)
+    recording = parse_recording_metadata(json.loads((FIXTURES / "recording.json").read_text()))
+    store.register_recording(recording)
+    store.mark_validated(recording.recording_id)
+    resources = platform_resources(platform_settings(tmp_path, ema_base_url=UNREACHABLE))
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="ras_assets.definitions"), location_name="ras"
+    )
+    with (
+        instance_for_test(overrides=QUEUE_ONLY) as instance,
+        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace,
+    ):
+        instance.add_dynamic_partitions("recordings", [recording.recording_id])
+        port = free_port()
+        app = create_app_from_workspace_process_context(workspace)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        client = DagsterClient(f"http://127.0.0.1:{port}", "ras")
+        try:
+            yield Dagster(Platform(instance, store, objects, recording, resources), client)
+        finally:
+            client.close()
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+def deliver_wave(platform: Platform) -> None:
+    for job in WAVE:
+        platform.store.transition(platform.recording_id, job, JobState.SCHEDULED, source=Source.DISPATCH)
+        answer_trigger(platform.store, platform.recording_id, job, 1, f"ema-{job}")
+    for raw in WAVE_RAWS:
+        platform.put_raw(raw)
+    for job in WAVE:
+        platform.store.add_callback(
+            platform.recording_id,
+            {"job_id": f"ema-{job}", "job_kind": job, "job_state": "succeeded", "job_exit_code": 0,
+             "job_reason": None, "emitted_at": "2026-11-23T12:00:00Z"},
+        )  # fmt: skip
+
+
+def fast_path(platform: Platform, client: DagsterClient) -> CallbackFastPath:
+    return CallbackFastPath(lifecycle_for(platform.store, platform.objects), client)
+
+
+def tick(platform: Platform):
+    return ema_callback_sensor(build_sensor_context(instance=platform.instance, resources=platform.resources))
+
+
+def test_a_callback_launches_its_import_run_without_a_sensor_tick(dagster: Dagster) -> None:
+    platform = dagster.platform
+    deliver_wave(platform)
+
+    outcome = fast_path(platform, dagster.client).apply(platform.recording_id)
+
+    assert outcome.left_to_sensor == [] and outcome.applied == 2
+    [run] = dagster.import_runs()
+    assert run.status is DagsterRunStatus.QUEUED
+    assert run.tags["dagster/partition"] == platform.recording_id
+    assert run.tags[RUN_KEY_TAG] == import_run_key(platform.store, platform.recording_id, WAVE_OUTPUTS)
+    assert sorted(key.path[-1] for key in run.asset_selection or ()) == WAVE_OUTPUTS
+    for job in WAVE:
+        assert platform.state(job) is JobState.SUCCEEDED
+    # The raw outputs are reported to Dagster with what the sensor would have attached.
+    for raw in ("player_tracking", "ball_tracking"):
+        event = platform.instance.get_latest_materialization_event(AssetKey(["ema", raw]))
+        assert event is not None and event.asset_materialization is not None
+        assert event.asset_materialization.partition == platform.recording_id
+        metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        assert metadata["size_bytes"] > 0 and metadata["attempt"] == 1
+
+    # No double import: the sensor finds nothing left, and a repeated launch finds the run.
+    again = tick(platform)
+    assert again.run_requests == [] and again.asset_events == []
+    assert fast_path(platform, dagster.client).apply(platform.recording_id).launched == []
+    assert len(dagster.import_runs()) == 1
+
+
+def test_a_launch_under_a_run_key_is_idempotent(dagster: Dagster) -> None:
+    rec = dagster.platform.recording_id
+    launch = [
+        dagster.client.launch_partition_run("import_processed", rec, assets=[["events"]], run_key="import:k")
+        for _ in range(2)
+    ]
+    assert launch[0] == launch[1] and len(dagster.import_runs()) == 1
+
+
+def test_the_sensor_applies_what_the_api_never_did(dagster: Dagster) -> None:
+    """The API was killed after committing the callback and answering 202: nothing was applied."""
+    platform = dagster.platform
+    deliver_wave(platform)
+
+    result = tick(platform)
+
+    [request] = result.run_requests
+    assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
+    assert request.run_key == import_run_key(platform.store, platform.recording_id, WAVE_OUTPUTS)
+    assert len(result.asset_events) == len(WAVE_RAWS)
+
+
+def test_an_import_the_fast_path_could_not_launch_is_launched_by_the_sensor(dagster: Dagster) -> None:
+    """Dagster was down (or the API died) between applying the callbacks and launching the run."""
+    platform = dagster.platform
+    deliver_wave(platform)
+    down = DagsterClient(UNREACHABLE, "ras", timeout_s=2)
+
+    outcome = fast_path(platform, down).apply(platform.recording_id)
+
+    assert outcome.applied == 2 and outcome.launched == [] and outcome.left_to_sensor
+    assert dagster.import_runs() == []
+    assert tick(platform).run_requests == [], "an import lost this recently may still be on its way"
+    # Time passes: the jobs have waited in `succeeded` past the sweep interval.
+    with write_transaction(platform.store._engine) as connection:
+        connection.execute(
+            update(job_states)
+            .where(job_states.c.recording_id == platform.recording_id)
+            .values(updated_at=datetime.now(UTC) - STUCK_IMPORT_AFTER * 2)
+        )
+    [request] = tick(platform).run_requests
+    assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
