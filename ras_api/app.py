@@ -14,7 +14,7 @@ from ras_api.request_log import RequestLog
 from ras_api.routers import callbacks, events, files, jobs, match, players, recordings, tracking, uploads
 from ras_api.routers.pictures import router as pictures_router
 from ras_api.routers.video import router as video_router
-from ras_core.delivery import SERVED_PRECISION
+from ras_core.delivery import DATA_AVAILABILITY, SERVED_PRECISION
 from ras_platform.logs import configure_logging
 from ras_platform.platform import Platform
 from ras_platform.settings import Settings, get_settings
@@ -25,7 +25,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Recording Analytics API",
         version="1.0.0",
-        description="Delivery of EMA match analytics, EMA callbacks, and job control.\n\n" + SERVED_PRECISION,
+        description="Delivery of EMA match analytics, EMA callbacks, and job control.\n\n"
+        + SERVED_PRECISION
+        + "\n\n"
+        + DATA_AVAILABILITY,
         # Served from local assets by install_offline_docs: the CDN defaults render blank offline.
         docs_url=None,
         redoc_url=None,

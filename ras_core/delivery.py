@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from ras_core.states import JobState
 from ras_core.transforms.clock import TIME_DECIMALS
 
 # contracts.md, "Event types"; the order is the contract's.
@@ -43,6 +44,45 @@ ATTACKING_CHAIN_GAP_S = 15.0
 TOP_SPEED_MOMENTS = 3
 # Samples of one run are the same moment: keep one per player within this many seconds.
 TOP_SPEED_SEPARATION_S = 5.0
+
+
+# --- what is served while a job is not completed ---------------------------------------------------
+
+# The one rule, quoted in the OpenAPI description; `data_served` applies it.
+DATA_AVAILABILITY = (
+    "**When data is served.** Every endpoint serves a job's data only while that job is `completed` "
+    "(`GET /recordings/{id}/analytics` shows its state); in every other state (pending, scheduled, "
+    "starting, running, succeeded, failed, and a retry or forced re-run in progress) every endpoint "
+    "of that job answers 404 with a problem whose detail names the job, its state, its attempt and, "
+    "when failed, the reason. An endpoint that reads the outputs of two jobs (player-moments) needs "
+    "both completed. A job's outputs are written by separate imports: only once the job is completed "
+    "do they all come from the same attempt, so nothing is served half-updated. Clients keep what "
+    "they cached (ETag, Cache-Control) while a re-run is under way."
+)
+
+
+def data_served(state: JobState) -> bool:
+    """Whether the outputs of a job in `state` are served (see `DATA_AVAILABILITY`)."""
+    return state is JobState.COMPLETED
+
+
+def unavailable_detail(
+    endpoint: str,
+    job_type: str,
+    state: JobState,
+    attempt: int,
+    reason: str | None,
+    *,
+    missing: str | None = None,
+) -> str:
+    """The 404 detail: why `endpoint` serves nothing now, in terms of the job that makes its data."""
+    detail = f"{endpoint} is not available: job {job_type} is {state.value} (attempt {attempt})"
+    if state is JobState.FAILED and reason:
+        detail += f": {reason}"
+    if missing is not None:
+        # Completed but absent: the processed file was removed; a forced re-run rebuilds it.
+        detail += f", but {missing} is missing from storage"
+    return detail
 
 
 # --- player tracking ------------------------------------------------------------------------------

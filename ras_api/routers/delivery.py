@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +22,8 @@ from ras_api.caching import ResponseCache, etag_matches, strong_etag
 from ras_api.deps import ExistingRecording, PlatformDep
 from ras_api.problems import PROBLEM_JSON, Problem
 from ras_core import catalogue
+from ras_core.delivery import data_served, unavailable_detail
 from ras_core.recording import RecordingMetadata
-from ras_core.states import JobState
 from ras_platform.object_store import ObjectInfo
 from ras_platform.platform import Platform
 
@@ -55,7 +56,10 @@ def problem_doc(description: str) -> dict[str, Any]:
 DELIVERY_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not Modified: the If-None-Match ETag is current"},
     400: problem_doc("a parameter is invalid; `invalid_params` names it"),
-    404: problem_doc("unknown recording, or its data is not there yet (the detail names the job's state)"),
+    404: problem_doc(
+        "unknown recording, or its data is not served: the job that makes it is not completed "
+        "(the detail names the job, its state, attempt and reason)"
+    ),
 }
 
 _cache_lock = threading.Lock()
@@ -114,23 +118,20 @@ class Delivery:
         return self.recording.recording_id
 
     def processed(self, output_name: str, endpoint: str) -> ProcessedObject:
-        """The processed object, or a 404 naming the state of the job that makes it."""
+        """The processed object, or a 404 naming the state of the job that makes it: data is served
+        only while its job is completed (`ras_core.delivery.DATA_AVAILABILITY`)."""
+        job = catalogue.job_of_processed(output_name)
+        status = self.platform.state_store.job_status(self.recording_id, job.name)
+        unavailable = partial(
+            unavailable_detail, endpoint, job.name, status.state, status.attempt, status.reason
+        )
+        if not data_served(status.state):
+            raise Problem(404, unavailable())
         key = catalogue.processed_output(output_name).key(self.recording_id)
         info = self.platform.object_store.stat(key)
         if info is None:
-            raise Problem(404, self._not_available(output_name, endpoint))
+            raise Problem(404, unavailable(missing=output_name))
         return ProcessedObject(output_name, key, info.etag, self._local_file(info))
-
-    def _not_available(self, output_name: str, endpoint: str) -> str:
-        job = catalogue.job_of_processed(output_name)
-        status = self.platform.state_store.job_status(self.recording_id, job.name)
-        state = f"job {job.name} is {status.state.value} (attempt {status.attempt})"
-        if status.state is JobState.FAILED and status.reason:
-            state += f": {status.reason}"
-        elif status.state is JobState.COMPLETED:
-            # Completed but absent: the processed file was removed; a forced re-run rebuilds it.
-            state += f", but {output_name} is missing from storage"
-        return f"{endpoint} is not available yet: {state}"
 
     def _local_file(self, info: ObjectInfo) -> Path:
         store = self.platform.object_store

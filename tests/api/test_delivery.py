@@ -8,7 +8,8 @@ import pytest
 
 from ras_api.problems import PROBLEM_JSON
 from ras_core import catalogue
-from tests.api.conftest import PENDING_ID, RECORDING_ID, RUNNING_ID, Api
+from ras_core.states import JobState, Source
+from tests.api.conftest import PENDING_ID, RECORDING_ID, RUNNING_ID, Api, walk_to
 
 SEVEN_DAYS = "public, max-age=604800"
 DOCUMENT_ENDPOINTS = (
@@ -200,7 +201,7 @@ def test_ids_outside_the_pattern_are_400_before_any_lookup(api: Api, bad_id: str
 def test_data_not_there_yet_names_the_job_state(api: Api) -> None:
     running = assert_problem(api.get(f"{RUNNING_ID}/player-tracking"), 404)
     assert running["detail"] == (
-        "player-tracking is not available yet: job player-tracking is running (attempt 1)"
+        "player-tracking is not available: job player-tracking is running (attempt 1)"
     )
     pending = assert_problem(api.get(f"{PENDING_ID}/match-report"), 404)
     assert "job match-report is pending" in pending["detail"]
@@ -214,3 +215,48 @@ def test_the_api_serves_every_endpoint_the_catalogue_declares(api: Api) -> None:
     served = {path.removeprefix("/recordings/{recording_id}/") for path, ops in paths.items() if "get" in ops}
     missing = set(catalogue.delivery_endpoints()) - served
     assert not missing, f"declared in the catalogue but not served: {sorted(missing)}"
+
+
+def _endpoints_of(job_type: str) -> list[str]:
+    """Every delivery path that reads an output of the job, from the catalogue."""
+    job = catalogue.job_type(job_type)
+    return [
+        e for out in catalogue.PROCESSED_OUTPUTS if out.name in job.processed_outputs for e in out.endpoints
+    ]
+
+
+@pytest.mark.parametrize("state", [JobState.FAILED, JobState.PENDING, JobState.RUNNING])
+def test_a_job_not_completed_serves_none_of_its_endpoints_and_analytics_says_why(
+    api: Api, state: JobState
+) -> None:
+    # The files of the completed attempt are still in storage: today's rule must not serve them
+    # half-updated (match-momentum was served while player-tracking's job had failed).
+    store = api.platform.state_store
+    store.transition(RECORDING_ID, "player-tracking", JobState.PENDING, source=Source.API, reason="re-run")
+    if state is not JobState.PENDING:
+        walk_to(store, RECORDING_ID, "player-tracking", JobState.RUNNING)
+    if state is JobState.FAILED:
+        store.transition(
+            RECORDING_ID, "player-tracking", JobState.FAILED, source=Source.IMPORT, reason="boom"
+        )
+    status = store.job_status(RECORDING_ID, "player-tracking")
+    assert status.state is state
+
+    endpoints = _endpoints_of("player-tracking")
+    assert {"player-tracking", "match-momentum", "player-tracking/jersey-numbers"} <= set(endpoints)
+    for endpoint in [*endpoints, "player-moments"]:
+        problem = assert_problem(api.get(f"{RECORDING_ID}/{endpoint}"), 404)
+        assert f"job player-tracking is {state.value} (attempt 2)" in problem["detail"], endpoint
+        if state is JobState.FAILED:
+            assert problem["detail"].endswith(": boom")
+    others = set(_endpoints_of("event-detection") + _endpoints_of("shot-details")) - {"player-moments"}
+    for endpoint in sorted(others):
+        assert api.get(f"{RECORDING_ID}/{endpoint}").status_code == 200, endpoint  # other jobs serve
+    analytics = api.get(f"{RECORDING_ID}/analytics").json()
+    job = next(j for j in analytics["jobs"] if j["job_type"] == "player-tracking")
+    assert (job["state"], job["attempt"]) == (state.value, 2) and analytics["overall_state"] != "completed"
+
+
+def test_the_openapi_description_states_when_data_is_served(api: Api) -> None:
+    description = api.client.get("/openapi.json").json()["info"]["description"]
+    assert "only while that job is `completed`" in description and "answers 404" in description
