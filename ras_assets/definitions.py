@@ -10,6 +10,12 @@ from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_rec
 from ras_assets.processed import processed_assets
 from ras_assets.raw import raw_asset_specs
 from ras_assets.recording import recording
+from ras_assets.training import (
+    training_clips,
+    training_dataset,
+    training_dataset_job,
+    training_dataset_sensor,
+)
 from ras_assets.video import process_video_job, uploads_area, video, video_renditions
 from resources import platform_resources
 from sensors.alerts import failure_alerts_sensor
@@ -20,8 +26,23 @@ from sensors.recording_state import recording_state_sensor
 from sensors.uploads import upload_sensor
 
 defs = Definitions(
-    assets=[recording, *raw_asset_specs, *processed_assets, uploads_area, video, video_renditions],
-    jobs=[validate_recording_job, import_processed_job, trigger_ema_jobs, process_video_job],
+    assets=[
+        recording,
+        *raw_asset_specs,
+        *processed_assets,
+        uploads_area,
+        video,
+        video_renditions,
+        training_clips,
+        training_dataset,
+    ],
+    jobs=[
+        validate_recording_job,
+        import_processed_job,
+        trigger_ema_jobs,
+        process_video_job,
+        training_dataset_job,
+    ],
     sensors=[
         ema_callback_sensor,
         dispatch_sensor,
@@ -29,6 +50,7 @@ defs = Definitions(
         failure_alerts_sensor,
         upload_sensor,
         recording_state_sensor,
+        training_dataset_sensor,
     ],
     resources=platform_resources(),
     # Steps are light and runs are many: the in-process executor saves ~2 s per run (dagster-notes.md).

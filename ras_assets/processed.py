@@ -214,7 +214,8 @@ def _metadata_value(value: object) -> object:
 
 
 def build_processed_assets(cat: Catalogue) -> list[AssetsDefinition]:
-    return [build_processed_asset(cat, out) for out in cat.processed_outputs]
+    # Outputs cut from video have an asset of their own (ras_assets.training).
+    return [build_processed_asset(cat, out) for out in cat.processed_outputs if not out.from_video]
 
 
 processed_assets = build_processed_assets(catalogue.CATALOGUE)

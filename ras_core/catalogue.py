@@ -71,9 +71,16 @@ class ProcessedOutput:
     importer: str = ""
     # Further delivery paths served from this output (and the outputs it needs), e.g. sub-resources.
     more_endpoints: tuple[str, ...] = ()
+    # Cut from the recording's video by an asset of its own (`ras_assets.training`), not imported
+    # from files: it has no importer and its checks are its own.
+    from_video: bool = False
+    # Where it lives; an output of many files names the one that describes them (a manifest).
+    key_template: str = "processed/{name}/{recording_id}.{file_format}"
 
     def key(self, recording_id: str) -> str:
-        return f"processed/{self.name}/{recording_id}.{self.file_format}"
+        return self.key_template.format(
+            name=self.name, recording_id=recording_id, file_format=self.file_format
+        )
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -233,12 +240,18 @@ PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
         description="Score, summary and key moments.",
         importer="ras_core.importers:import_match_report",
     ),
+    # Also reads `events`, always in place by then (shot-details needs event-detection), so only shot
+    # details decide when it is built: in the import run right after them.
     ProcessedOutput(
         "training_clips",
         "json",
         processed_inputs=("shot_details",),
-        description="Clip windows around every shot, for the media service to cut.",
-        importer="ras_core.importers:import_training_clips",
+        checks=(),
+        description="Clips around shots and goals (or the configured event types) from every camera "
+        "angle of the recording, each source video fetched once; a manifest lists every clip with its "
+        "state and reason.",
+        from_video=True,
+        key_template="processed/training_clips/{recording_id}/manifest.json",
     ),
 )
 
@@ -286,7 +299,7 @@ JOB_TYPES: tuple[JobType, ...] = (
         depends_on=_INDEPENDENT,
         domain_event="MatchReportProcessedV1",
     ),
-    # Clip windows around every shot, cut by the media service; computed here, not by EMA.
+    # Clips around shots and goals cut from the recording's video; computed here, not by EMA.
     JobType(
         "training-clips",
         Executor.PLATFORM,
@@ -415,9 +428,9 @@ def _output_lacks(cat: Catalogue, out: ProcessedOutput) -> list[str]:
     endpoints = [endpoint for other in cat.processed_outputs for endpoint in other.endpoints]
     lacks = [] if out.description.strip() else ["a description"]
     module, _, function = out.importer.partition(":")
-    if not (module and function):
+    if not (module and function) and not out.from_video:
         lacks.append('an importer ("module:function")')
-    if not out.checks or out.checks[0] != "schema_valid":
+    if (not out.checks or out.checks[0] != "schema_valid") and not out.from_video:
         lacks.append("checks starting with schema_valid")
     lacks += [f"a known check instead of {name!r}" for name in out.checks if name not in CHECK_NAMES]
     severities = [_CHECKS_BY_NAME[name].severity for name in out.checks if name in _CHECKS_BY_NAME]

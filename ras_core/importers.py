@@ -21,7 +21,6 @@ from ras_core import checks, formats
 from ras_core.catalogue import processed_output, raw_output
 from ras_core.checks import CHECKS_BY_OUTPUT, CheckOutcome, QualityThresholds
 from ras_core.errors import RawFormatError
-from ras_core.formats._json import load_json, validate
 from ras_core.processed import arrow_table, provenance, write_document, write_parquet
 from ras_core.recording import RecordingMetadata
 from ras_core.transforms import documents, events, tracking
@@ -316,14 +315,3 @@ def import_match_report(inputs: _Inputs, recording: RecordingMetadata) -> _Prepa
     }
     return _Prepared((), metadata, _document_writer(document))
 
-
-def import_training_clips(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:
-    path, file = inputs.processed("shot_details")
-    shot_details = load_json(path, file)
-    validate(shot_details, "processed-shot-details", file)
-    _require_recording(shot_details, recording, file)
-    clips = documents.training_clips(shot_details["shots"])
-    version = shot_details.get("source", {}).get("schema_version", UNVERSIONED_LAYOUT)
-    document = {**provenance(recording, version, file), "clips": clips}
-    metadata = {"rows": len(clips), "schema_version": version, "source_file": file}
-    return _Prepared((), metadata, _document_writer(document))

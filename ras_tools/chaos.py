@@ -207,8 +207,9 @@ def reference_digests(
                 variant = tracking_variant if raw.name in ("player-tracking", "ball-tracking") else None
                 paths[raw.name] = work / f"raw-{raw.name}.{raw.file_format}"
                 synthetic.write_raw_output(match, raw.name, paths[raw.name], variant=variant)
-        pending = list(catalogue.PROCESSED_OUTPUTS)
-        while pending:  # processed inputs first (training_clips reads shot_details)
+        # Imported outputs only: clips are cut from video, not computed from EMA's files.
+        pending = [out for out in catalogue.PROCESSED_OUTPUTS if not out.from_video]
+        while pending:  # processed inputs first
             out = next(o for o in pending if all(name in paths for name in o.processed_inputs))
             pending.remove(out)
             inputs = {name: paths[name] for name in (*out.raw_inputs, *out.processed_inputs)}

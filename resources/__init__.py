@@ -119,6 +119,15 @@ class AlertsResource(_PlatformPart):
         return self.platform.settings.dagster_url
 
 
+class FfmpegResource(ConfigurableResource):
+    """ffmpeg for cutting training clips: the binary bundled by imageio-ffmpeg unless `executable`
+    names another (a wrapper, a system build)."""
+
+    executable: str = ""
+    clip_timeout_s: float = 120.0  # one clip; a stuck ffmpeg fails that clip, not the run
+    max_parallel: int = 0  # clips cut at once; 0 = one per core this process may use
+
+
 def platform_resources(settings: dict[str, str] | None = None) -> dict[str, ConfigurableResource]:
     """Every resource the code location binds, all on the same platform."""
     overrides = settings or {}
@@ -131,4 +140,5 @@ def platform_resources(settings: dict[str, str] | None = None) -> dict[str, Conf
         "alerts": AlertsResource(settings=overrides),
         "uploads": UploadsResource(settings=overrides),
         "quality": QualityResource(settings=overrides),
+        "ffmpeg": FfmpegResource(),
     }

@@ -1,4 +1,4 @@
-"""Match details, momentum, shot details, match report and training clips in their processed shapes."""
+"""Match details, momentum, shot details and match report in their processed shapes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from ras_core.errors import RawFormatError
 from ras_core.formats.match_tables import MATCH_DETAILS_STATS
 from ras_core.recording import RecordingMetadata
 
-CLIP_BEFORE_S = 8.0
-CLIP_AFTER_S = 4.0
 SIDES = ("home", "away")
 
 
@@ -70,18 +68,3 @@ def processed_match_report(document: dict[str, Any]) -> dict[str, Any]:
         "summary": document["summary"],
         "key_moments": sorted(document["key_moments"], key=lambda moment: moment["time_s"]),
     }
-
-
-def training_clips(shots: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One clip per shot: the build-up before it and the reaction after, for the media service."""
-    return [
-        {
-            "shot_id": shot["id"],
-            "start_s": max(0.0, shot["time_s"] - CLIP_BEFORE_S),
-            "end_s": shot["time_s"] + CLIP_AFTER_S,
-            "period": shot["period"],
-            "team_side": shot["team_side"],
-            "outcome": shot["outcome"],
-        }
-        for shot in shots
-    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ras_core.catalogue import CHECK_NAMES, PROCESSED_OUTPUTS
+from ras_core.catalogue import CHECK_NAMES, PROCESSED_OUTPUTS, processed_output
 from ras_core.checks import CHECKS_BY_OUTPUT, NOT_RUN
 from ras_core.importers import ImportResult, run_import
 from ras_core.processed import read_document, read_parquet_metadata
@@ -36,11 +36,12 @@ def _raw(names: dict[str, str]) -> dict[str, Path]:
 
 
 def test_every_catalogue_entry_names_an_importer_that_exists() -> None:
-    assert all(callable(out.load_importer()) for out in PROCESSED_OUTPUTS)
+    assert all(callable(out.load_importer()) for out in PROCESSED_OUTPUTS if not out.from_video)
     assert set(CHECKS_BY_OUTPUT) == {out.name for out in PROCESSED_OUTPUTS}
     assert all(
         checks[0] == "schema_valid" and set(checks) <= set(CHECK_NAMES)
-        for checks in CHECKS_BY_OUTPUT.values()
+        for name, checks in CHECKS_BY_OUTPUT.items()
+        if not processed_output(name).from_video
     )
 
 
@@ -77,19 +78,6 @@ def test_events_metadata_counts_types(recording: RecordingMetadata, tmp_path: Pa
     result = _run("events", _raw({"event-detection": "event-detection-v2.json"}), recording, tmp_path)
     assert result.metadata["event_counts_by_type"] == {"goal": 1, "kick-off": 2, "period-end": 1, "shot": 1}
     assert result.metadata["schema_version"] == "2"
-
-
-def test_training_clips_import_from_processed_shot_details(
-    recording: RecordingMetadata, tmp_path: Path
-) -> None:
-    assert _run("shot_details", _raw(GOOD_INPUTS["shot_details"]), recording, tmp_path).passed
-    result = _run("training_clips", {"shot_details": tmp_path / "shot_details.out"}, recording, tmp_path)
-    assert result.passed, result.failure_reason()
-    clips = read_document(tmp_path / "training_clips.out")["clips"]
-    assert [(c["shot_id"], c["start_s"], c["end_s"]) for c in clips] == [
-        ("shot-1", 0.0, 5.5),
-        ("shot-2", 0.0, 8.0),
-    ]
 
 
 @pytest.mark.parametrize(

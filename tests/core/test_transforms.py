@@ -114,12 +114,3 @@ def test_shots_are_normalised_and_sorted(recording: RecordingMetadata) -> None:
     shots = documents.processed_shots(formats.read_shot_details(RAW / "shot-details.json", "s"), recording)
     assert [s["id"] for s in shots] == ["shot-1", "shot-2"]
     assert shots[0]["position"] == pytest.approx({"x": 92.5 / 105, "y": 39.0 / 68})
-
-
-def test_training_clips_frame_each_shot_and_never_start_before_zero() -> None:
-    shots = [
-        {"id": "a", "time_s": 3.0, "period": 1, "team_side": "home", "outcome": "saved"},
-        {"id": "b", "time_s": 100.0, "period": 2, "team_side": "away", "outcome": "goal"},
-    ]
-    clips = documents.training_clips(shots)
-    assert [(c["shot_id"], c["start_s"], c["end_s"]) for c in clips] == [("a", 0.0, 7.0), ("b", 92.0, 104.0)]

@@ -18,6 +18,7 @@ from ema_simulator.config import SimulatorConfig
 from ras_core import catalogue
 from ras_core.recording import RecordingMetadata, parse_recording_metadata
 from ras_core.states import JobState, Source
+from ras_platform.ffmpeg import make_test_video
 from ras_platform.object_store import LocalObjectStore
 from ras_platform.stack import free_port
 from ras_platform.state_store import StateStore
@@ -61,6 +62,12 @@ class Platform:
         """Upload a raw file as EMA would, for the job's current attempt; False if already there."""
         source = FIXTURES / "raw" / (fixture or RAW_FIXTURES[raw_name])
         return self.objects.put_file(self.raw_key(raw_name, attempt), source)
+
+    def put_video(self) -> None:
+        """A generated video (testsrc2) at each of the recording's video URIs, as long as the recording."""
+        for key in self.recording.video_uris:
+            path = self.objects.path_of(key)
+            make_test_video(path, duration_s=self.recording.duration_s, width=160, height=90, fps=10)
 
     def walk_to_succeeded(self, job_type: str, ema_job_id: str = "ema-1") -> None:
         store, rec = self.store, self.recording_id

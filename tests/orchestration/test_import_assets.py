@@ -3,6 +3,7 @@ from __future__ import annotations
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, materialize
 
 from ras_assets.processed import processed_assets
+from ras_assets.training import training_clips
 from ras_core import catalogue
 from ras_core.states import JobState, Source
 from resources import EmaResource
@@ -13,7 +14,7 @@ EMA_JOBS = [job.name for job in catalogue.JOB_TYPES if job.is_ema]
 
 def _materialize(platform: Platform, names: list[str], *, raise_on_error: bool = True):
     return materialize(
-        processed_assets,
+        [*processed_assets, training_clips],
         selection=names,
         partition_key=platform.recording_id,
         instance=platform.instance,
@@ -31,6 +32,7 @@ def _latest_metadata(platform: Platform, asset: str) -> dict:
 def test_every_import_asset_builds_its_processed_file_and_completes_its_job(platform: Platform) -> None:
     for raw_name in RAW_FIXTURES:
         platform.put_raw(raw_name)
+    platform.put_video()
     for job in EMA_JOBS:
         platform.walk_to_succeeded(job)
     platform.store.transition(
