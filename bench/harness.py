@@ -35,6 +35,7 @@ SCENARIOS: dict[str, str] = {
     "latency": "bench.latency",
     "throughput": "bench.throughput",
     "uploads": "bench.uploads",
+    "clips": "bench.clips",
 }
 
 

@@ -95,6 +95,7 @@ def make_test_video(
     height: int = 180,
     fps: int = 25,
     match_clock: bool = True,
+    bitrate_kbps: int | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     crf: int | None = None,
 ) -> bool:
@@ -103,27 +104,40 @@ def make_test_video(
     The clock needs the drawtext filter and a font; a build or a machine without them still gets the
     video, without the clock. A keyframe every second keeps seeking in it as cheap as in broadcast video.
     `crf` trades picture for size (x264's constant rate factor; higher is smaller, 51 at most).
+    `bitrate_kbps` pads the stream to a constant bitrate (a test pattern compresses far better than a
+    match), so a file can be as large as a broadcast recording of the same length.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     source = f"testsrc2=duration={duration_s:g}:size={width}x{height}:rate={fps}"
     if match_clock and has_filter("drawtext"):
         try:
-            run_ffmpeg(_test_video_args(source, dest, fps, _MATCH_CLOCK, crf), timeout_s=timeout_s)
+            run_ffmpeg(
+                _test_video_args(source, dest, fps, _MATCH_CLOCK, crf, bitrate_kbps), timeout_s=timeout_s
+            )
             return True
         except FfmpegTimeout:
             raise
         except FfmpegError:
             pass  # most likely no usable font on this machine: fall through to the plain pattern
-    run_ffmpeg(_test_video_args(source, dest, fps, None, crf), timeout_s=timeout_s)
+    run_ffmpeg(_test_video_args(source, dest, fps, None, crf, bitrate_kbps), timeout_s=timeout_s)
     return False
 
 
 def _test_video_args(
-    source: str, dest: Path, fps: int, video_filter: str | None, crf: int | None = None
+    source: str,
+    dest: Path,
+    fps: int,
+    video_filter: str | None,
+    crf: int | None = None,
+    bitrate_kbps: int | None = None,
 ) -> list[str]:
     filters = ["-vf", video_filter] if video_filter else []
     encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(fps)]
     encode += ["-crf", str(crf)] if crf is not None else []
+    if bitrate_kbps:
+        rate = f"{bitrate_kbps}k"
+        encode += ["-b:v", rate, "-minrate", rate, "-maxrate", rate, "-bufsize", rate]
+        encode += ["-x264-params", "nal-hrd=cbr"]
     return ["-y", "-f", "lavfi", "-i", source, *filters, *encode, "-movflags", "+faststart", str(dest)]
 
 
