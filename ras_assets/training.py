@@ -181,7 +181,8 @@ def _cut_check(summary: dict[str, Any], max_failed_share: float) -> AssetCheckRe
 @asset(
     name=CLIPS.name,
     partitions_def=recordings_partitions,
-    deps=[AssetDep("shot_details"), AssetDep("events")],
+    # The uploaded video's asset is lineage only: the clips read every angle in `video_uris` themselves.
+    deps=[AssetDep("video"), AssetDep("shot_details"), AssetDep("events")],
     check_specs=[
         AssetCheckSpec(
             "clips_cut",
