@@ -169,7 +169,8 @@ def run_platform(
     simulator_args: list[str] = SIMULATOR_ARGS,
 ) -> PlatformRun:
     """Start the stack, push `recordings` recordings through it (one every `pace_s`), analyse."""
-    from ras_platform.demo import ApiClient, demo_metadata, wait_until_done
+    from ras_platform.demo import ApiClient, demo_metadata, put_demo_video, wait_until_done
+    from ras_platform.object_store import build_object_store
     from ras_platform.stack import Stack
 
     with tempfile.TemporaryDirectory(prefix=f"ras-bench-{label}-", ignore_cleanup_errors=True) as tmp:
@@ -182,7 +183,9 @@ def run_platform(
             api = ApiClient(stack.api_url, stack.settings.zola_token)
             sampler.start()
             started_at = datetime.now(UTC)
+            objects = build_object_store(stack.settings)
             for recording_id in ids:
+                put_demo_video(objects, recording_id, duration_s)
                 api.register(demo_metadata(recording_id, duration_s))
                 _start_jobs(api, recording_id)
                 if pace_s:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -10,9 +11,27 @@ from pathlib import Path
 import httpx
 
 from ras_core import catalogue
+from ras_platform.ffmpeg import make_test_video
+from ras_platform.object_store import ObjectStore, build_object_store
 from ras_platform.stack import Stack
 
 TERMINAL_OVERALL = {"completed", "failed"}
+
+
+def demo_video_key(recording_id: str) -> str:
+    return f"videos/{recording_id}/panorama.mp4"
+
+
+def put_demo_video(objects: ObjectStore, recording_id: str, duration_s: float) -> str:
+    """A small generated video (testsrc2 with a match clock, 160x90 at 10 fps: tens of kB a minute)
+    for a synthetic recording, at the key its metadata names, so its training clips have a source."""
+    key = demo_video_key(recording_id)
+    if not objects.exists(key):
+        with tempfile.TemporaryDirectory(prefix="ras-demo-video-") as tmp:
+            video = Path(tmp) / "panorama.mp4"
+            make_test_video(video, duration_s=duration_s, width=160, height=90, fps=10)
+            objects.put_file(key, video)
+    return key
 
 
 def demo_metadata(recording_id: str, duration_s: float, fps: float = 25.0) -> dict:
@@ -22,7 +41,7 @@ def demo_metadata(recording_id: str, duration_s: float, fps: float = 25.0) -> di
         "fps": fps,
         "duration_s": duration_s,
         "pitch": {"length_m": 105.0, "width_m": 68.0},
-        "video_uris": [f"s3://videos/{recording_id}/panorama.mp4"],
+        "video_uris": [demo_video_key(recording_id)],
         "periods": [
             {"id": 1, "start_s": 0.0, "end_s": half},
             {"id": 2, "start_s": half, "end_s": duration_s},
@@ -140,6 +159,7 @@ def run_demo(
         )
         api = ApiClient(stack.api_url, stack.settings.zola_token)
         ids = [f"demo-{i:03d}" for i in range(1, recordings + 1)]
+        objects = build_object_store(stack.settings)
         for recording_id in ids:
             upload_demo_recording(stack, recording_id, duration_s)
         print(

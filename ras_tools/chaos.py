@@ -46,7 +46,7 @@ from sqlalchemy.pool import NullPool
 from ras_core import catalogue
 from ras_core.recording import Pitch, RecordingMetadata, parse_recording_metadata
 from ras_core.states import IN_FLIGHT, JobState
-from ras_platform.demo import ApiClient, demo_metadata
+from ras_platform.demo import ApiClient, demo_metadata, put_demo_video
 from ras_platform.stack import Stack, free_port
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -366,7 +366,11 @@ def run_chaos(options: ChaosOptions, out: TextIO = sys.stdout) -> ChaosReport:
             stack.start(only=name)
             next_kill = time.monotonic() + rng.uniform(*options.kill_interval_s)
 
+        from ras_platform.object_store import build_object_store
+
+        videos = build_object_store(settings)
         for recording_id in ids:
+            put_demo_video(videos, recording_id, options.duration_s)
             _retry(lambda r=recording_id: api.register(metadata[r]), maybe_kill)
             _retry(lambda r=recording_id: api.start_jobs(r), maybe_kill)
         say(f"submitted {len(ids)} recordings")
@@ -411,8 +415,6 @@ def run_chaos(options: ChaosOptions, out: TextIO = sys.stdout) -> ChaosReport:
             ]
         else:
             delivered = _events_from_file(settings.events_file)
-        from ras_platform.object_store import build_object_store
-
         objects = build_object_store(settings)
         _verify(report, store, ids, acknowledged, delivered, options.max_attempts, say)
         if poisoner is not None:
