@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ras_platform.clip_cutting import (
 )
 from ras_platform.ffmpeg import FfmpegError, cut_clip, make_test_video
 from ras_platform.object_store import LocalObjectStore
+from ras_platform.s3_object_store import S3ObjectStore
 
 FPS = 10
 
@@ -138,3 +140,44 @@ def test_a_window_past_the_end_of_the_video_is_an_error_not_an_empty_clip(tmp_pa
 
     with pytest.raises(FfmpegError, match="no frames"):
         cut_clip(video, tmp_path / "clip.mp4", start_s=5.0, duration_s=3.0)
+
+
+class CountingS3(S3ObjectStore):
+    """The S3 store, counting whole-object downloads per key."""
+
+    def __init__(self, bucket: str, endpoint_url: str) -> None:
+        super().__init__(bucket, endpoint_url=endpoint_url)
+        self.downloads: Counter[str] = Counter()
+
+    def download(self, key: str, dest: Path) -> Path:
+        self.downloads[key] += 1
+        return super().download(key, dest)
+
+
+def test_on_s3_each_source_is_downloaded_once_and_clips_are_s3_objects(
+    s3_server_url: str, tmp_path: Path
+) -> None:
+    store = CountingS3(f"clips-{uuid.uuid4().hex[:12]}", s3_server_url)
+    store.ensure_bucket()
+    for name in ("main", "wide"):
+        make_test_video(tmp_path / f"{name}.mp4", duration_s=30, width=96, height=54, fps=FPS)
+        store.put_file(f"videos/{name}.mp4", tmp_path / f"{name}.mp4")
+    recording = RecordingMetadata(
+        recording_id="rec-1",
+        fps=FPS,
+        duration_s=30.0,
+        pitch=Pitch(105.0, 68.0),
+        video_uris=(store.uri("videos/main.mp4"), store.uri("videos/wide.mp4")),
+        periods=(Period(1, 0.0, 30.0),),
+    )
+
+    entries, _ = cut_recording_clips(
+        store, "rec-1", _plan(recording, [5.0, 15.0, 25.0]).clips, {}, tmp_path / "work", CutOptions()
+    )
+
+    assert len(entries) == 6 and all(e["state"] == "cut" for e in entries)
+    assert store.downloads == Counter({"videos/main.mp4": 1, "videos/wide.mp4": 1})
+    assert all(
+        store.uri(e["key"]).startswith(f"s3://{store.bucket}/processed/training_clips/") for e in entries
+    )
+    assert all(store.exists(e["key"]) for e in entries)
