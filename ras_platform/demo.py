@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -135,6 +136,32 @@ def upload_demo_recording(stack: Stack, recording_id: str, duration_s: float) ->
         ).upload_id
 
 
+def wait_for_training_dataset(
+    objects: ObjectStore, recording_ids: list[str], *, timeout_s: float = 90
+) -> tuple[int, int] | None:
+    """(training, validation) lines once the dataset holds every cut clip of the recordings; None if
+    `training_dataset_sensor` has not rebuilt it within `timeout_s` (it ticks every 30 s)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        cut = 0
+        for recording_id in recording_ids:
+            key = f"processed/training_clips/{recording_id}/manifest.json"
+            if objects.exists(key):
+                cut += sum(c["state"] == "cut" for c in json.loads(objects.get_bytes(key))["clips"])
+        lines = [
+            _lines(objects, f"processed/training_dataset/{name}.jsonl") for name in ("training", "validation")
+        ]
+        if sum(lines) >= cut and objects.exists("processed/training_dataset/training.jsonl"):
+            return lines[0], lines[1]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(2.0)
+
+
+def _lines(objects: ObjectStore, key: str) -> int:
+    return len(objects.get_bytes(key).splitlines()) if objects.exists(key) else 0
+
+
 def run_demo(
     *,
     recordings: int,
@@ -172,6 +199,13 @@ def run_demo(
         print(
             f"done in {time.monotonic() - started:.0f} s: {len(ids) - len(failed)} completed, "
             f"{len(failed)} not completed {failed or ''}",
+            flush=True,
+        )
+        dataset = wait_for_training_dataset(objects, ids)
+        print(
+            "training dataset: "
+            + (f"{dataset[0]} training and {dataset[1]} validation clips" if dataset else "not rebuilt yet")
+            + f" in {stack.home / 'data' / 'objects' / 'processed' / 'training_dataset'}",
             flush=True,
         )
         if exit_when_done:
