@@ -62,24 +62,25 @@ def trigger_and_observe(
     partition's EMA job was asked for, with which job id and attempt."""
     if not refs:
         return
-    with ema.client as client:
-        for ref in refs:
-            outcome = trigger_job(ref, lifecycle=lifecycle, ema=client, api_base_url=ema.api_base_url)
-            verdict = outcome.error or outcome.skipped or f"EMA job {outcome.ema_job_id}"
-            context.log.info(f"{ref.recording_id} {ref.job_type} attempt {ref.attempt}: {verdict}")
-            for raw in catalogue.job_type(ref.job_type).raw_outputs:
-                context.log_event(
-                    AssetObservation(
-                        asset_key=raw_asset_key(raw.name),
-                        partition=ref.recording_id,
-                        metadata={
-                            "ema_job_id": outcome.ema_job_id or "-",
-                            "attempt": ref.attempt,
-                            "trigger": "error" if outcome.error else (outcome.skipped or "triggered"),
-                            **({"reason": outcome.error} if outcome.error else {}),
-                        },
-                    )
+    # The platform's client, shared by every run and asset of this process: not closed here.
+    client = ema.client
+    for ref in refs:
+        outcome = trigger_job(ref, lifecycle=lifecycle, ema=client, api_base_url=ema.api_base_url)
+        verdict = outcome.error or outcome.skipped or f"EMA job {outcome.ema_job_id}"
+        context.log.info(f"{ref.recording_id} {ref.job_type} attempt {ref.attempt}: {verdict}")
+        for raw in catalogue.job_type(ref.job_type).raw_outputs:
+            context.log_event(
+                AssetObservation(
+                    asset_key=raw_asset_key(raw.name),
+                    partition=ref.recording_id,
+                    metadata={
+                        "ema_job_id": outcome.ema_job_id or "-",
+                        "attempt": ref.attempt,
+                        "trigger": "error" if outcome.error else (outcome.skipped or "triggered"),
+                        **({"reason": outcome.error} if outcome.error else {}),
+                    },
                 )
+            )
 
 
 @op(description="Trigger EMA for each listed job; records the EMA job id, never waits for EMA.")

@@ -121,6 +121,8 @@ def test_the_run_that_completes_the_independent_jobs_triggers_the_dependent_ones
         status = platform.store.job_status(platform.recording_id, job)
         assert status.state is JobState.SCHEDULED and status.ema_job_id, job
     assert platform.state("training-clips") is JobState.PENDING  # waits for shot details
+    # The platform's EMA client serves every run of this process: triggering must not close it.
+    assert not resources["ema"].client._http.is_closed
 
 
 def test_poor_quality_tracking_completes_with_warnings_in_the_ui_and_the_state_store(

@@ -124,7 +124,8 @@ class Clips:
         for name, document in documents.items():
             key = catalogue.processed_output(name).key(recording_id)
             self.objects.put_bytes(key, json.dumps(document).encode())
-        for job in ("event-detection", "player-tracking", "ball-tracking", "shot-details"):
+        # Every EMA job done: the clips are the recording's last job, so nothing is left to trigger.
+        for job in (j.name for j in catalogue.JOB_TYPES if j.is_ema):
             for state in (JobState.SCHEDULED, JobState.SUCCEEDED, JobState.COMPLETED):
                 self.store.transition(recording_id, job, state, source=Source.IMPORT)
         self.objects.reads.clear()
