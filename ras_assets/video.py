@@ -23,8 +23,8 @@ from dagster import (
 )
 
 from ras_assets.partitions import recordings_partitions
+from ras_platform.clip_cutting import UnreadableVideo, video_key
 from ras_platform.object_store import ObjectStore
-from ras_platform.upload_intake import uploaded_video_key
 from ras_platform.video import NotAVideo, make_hls, make_thumbnail, probe_video, renditions_key, video_folder
 from resources import ObjectStoreResource, StateStoreResource
 
@@ -40,15 +40,20 @@ uploads_area = AssetSpec(
 )
 
 
+def _key_or_none(objects: ObjectStore, uri: str) -> str | None:
+    try:
+        return video_key(objects, uri)
+    except UnreadableVideo:
+        return None
+
+
 def _source_video(store: StateStoreResource, objects: ObjectStore, recording_id: str, workdir: Path) -> Path:
     meta = store.store.get_recording(recording_id)
     if meta is None:
         raise Failure(f"recording {recording_id} is not registered", allow_retries=False)
-    keys = [key for key in map(uploaded_video_key, meta.video_uris) if key and objects.exists(key)]
+    keys = [key for uri in meta.video_uris if (key := _key_or_none(objects, uri)) and objects.exists(key)]
     if not keys:
-        raise Failure(
-            f"recording {recording_id} has no uploaded video in the object store", allow_retries=False
-        )
+        raise Failure(f"recording {recording_id} has no video in the object store", allow_retries=False)
     return objects.local_path(keys[0]) or objects.download(keys[0], workdir / Path(keys[0]).name)
 
 

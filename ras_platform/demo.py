@@ -125,7 +125,6 @@ DEMO_VIDEO_CRF = 45
 
 def upload_demo_recording(stack: Stack, recording_id: str, duration_s: float) -> str:
     """A generated video of the recording brought in as Zola would: through the upload API."""
-    from ras_platform.ffmpeg import make_test_video
     from ras_platform.upload_client import UploadClient
 
     video = stack.home / "videos" / f"{recording_id}.mp4"

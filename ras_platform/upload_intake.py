@@ -26,6 +26,7 @@ from ras_core.uploads import (
     recording_from_upload,
     upload_id_floor,
 )
+from ras_platform.clip_cutting import UnreadableVideo, video_key
 from ras_platform.object_store import ObjectInfo, ObjectNotFound, ObjectStore
 from ras_platform.state_store import StateStore
 from ras_platform.uploads import UploadOutcome
@@ -102,36 +103,30 @@ def _decide(upload_id: str, key: str, objects: ObjectStore, store: StateStore) -
         return registered(None, True)
     if uri in existing.video_uris:  # registered by this very upload before a crash: finish the job
         return registered(None, True)
-    earlier = _registering_upload(existing, objects)
+    earlier_id = upload_of_recording(existing, objects)
+    earlier = _outcome_of(earlier_id, objects) if earlier_id else None
     if earlier is not None and earlier.sha256 == sha256:
-        return registered(f"the same video as upload {upload_of_recording(existing)}: nothing to do", False)
+        return registered(f"the same video as upload {earlier_id}: nothing to do", False)
     return failed(f"recording {recording_id} is already registered with another video", recording_id)
 
 
-def _registering_upload(recording: RecordingMetadata, objects: ObjectStore) -> UploadOutcome | None:
-    upload_id = upload_of_recording(recording)
-    if upload_id is None:
-        return None
+def _outcome_of(upload_id: str, objects: ObjectStore) -> UploadOutcome | None:
     try:
         return UploadOutcome.from_json(objects.get_bytes(outcome_key(upload_id)))
     except ObjectNotFound:
         return None
 
 
-def upload_of_recording(recording: RecordingMetadata) -> str | None:
+def upload_of_recording(recording: RecordingMetadata, objects: ObjectStore) -> str | None:
     """The upload a recording's video came from, if it came from one."""
     for uri in recording.video_uris:
-        upload_id = parse_original_key(uploaded_video_key(uri) or "")
+        try:
+            upload_id = parse_original_key(video_key(objects, uri))
+        except UnreadableVideo:
+            continue
         if upload_id is not None:
             return upload_id
     return None
-
-
-def uploaded_video_key(uri: str) -> str | None:
-    """`uploads/{id}/original.{ext}` from a video URI of either backend (file:// or s3://)."""
-    parts = uri.split("/")
-    key = "/".join(parts[-3:])
-    return key if len(parts) >= 3 and parse_original_key(key) else None
 
 
 def _sha256(path: Path) -> str:
