@@ -68,6 +68,10 @@ def output_quality_model(report: QualityReport) -> OutputQualityModel:
     "/recordings/{recording_id}",
     dependencies=[ZolaAuth],
     response_model=RecordingRegistered,
+    responses={
+        200: {"description": "already registered (its metadata updated if it changed)"},
+        201: {"model": RecordingRegistered, "description": "registered (new)"},
+    },
     tags=["recordings"],
     summary="Register a recording (idempotent)",
 )

@@ -341,3 +341,17 @@ def test_job_types_are_bounded_so_a_refusal_never_echoes_a_huge_string(api: Api)
     )
     assert answer.status_code == 422 and answer.headers["content-type"] == PROBLEM
     assert len(answer.content) < 2000
+
+
+def test_registering_a_new_recording_answers_a_documented_201(api: Api) -> None:
+    # Found by the long schemathesis run: 201 was returned but not documented.
+    meta = {
+        "fps": 25.0,
+        "duration_s": 60.0,
+        "pitch": {"length_m": 105.0, "width_m": 68.0},
+        "video_uris": ["s3://v/x.mp4"],
+        "periods": [{"id": 1, "start_s": 0.0, "end_s": 60.0}],
+    }
+    assert api.client.put("/recordings/rec-new", json=meta, headers=ZOLA).status_code == 201
+    put = api.client.get("/openapi.json").json()["paths"]["/recordings/{recording_id}"]["put"]
+    assert {"200", "201"} <= set(put["responses"])
