@@ -37,6 +37,8 @@ def import_all(recording: RecordingMetadata, objects: Path) -> None:
     write_all_raw_outputs(synthetic_match(recording), objects)
     paths = {raw.name: objects / raw.key(recording.recording_id, 1) for raw in catalogue.raw_outputs()}
     for output in catalogue.PROCESSED_OUTPUTS:  # catalogue order puts inputs before their readers
+        if output.from_video:
+            continue  # cut from the video by its own asset, not imported from files
         out_path = objects / output.key(recording.recording_id)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         result = run_import(output.name, paths, recording, out_path)
