@@ -1,0 +1,266 @@
+"""Scenario `load` (full size only): 1,000 recordings started within a minute, EMA jobs lasting 1-10
+minutes (the simulator's `--job-duration-s`/`--job-duration-jitter-s`), on the production profile
+(PostgreSQL; S3 and EventBridge doubles). Reported:
+
+- the time until every recording is completed or failed, against the throughput-bound ideal: the
+  longer of N / the platform's measured throughput (the `throughput` scenario's figure at the same
+  size, from results.json) and the start window plus two waves of the longest EMA job;
+- the p95 of each sensor's tick (end - start, from Dagster's tick history);
+- the run queue's depth over time (queued runs, sampled every few seconds);
+- the daemon's and the API's peak RSS (VmHWM; the API's summed over its worker processes);
+- lost (not terminal when the run ends) and stuck (inbox rows never applied) recordings: must be 0.
+
+At reduced size the scenario writes a row saying so: a 1,000-recording run takes hours on 2 cores.
+`smoke` is the same machinery on a handful of short recordings (tests/bench/test_load.py runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import percentile, row
+
+RESULTS_JSON = Path(__file__).resolve().parent / "results.json"
+TARGET_RATIO = 1.25
+TARGET_TICK_P95_S = 10.0
+QUEUE_SAMPLE_S = 5.0
+EMA_WAVES = 2  # the independent jobs, then the three that need them
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    recordings: int
+    start_window_s: float
+    job_min_s: float
+    job_max_s: float
+    recording_s: float = 300.0
+    timeout_s: float = 6 * 3600
+
+    @property
+    def simulator_args(self) -> list[str]:
+        return [
+            f"--job-duration-s={self.job_min_s:g}",
+            f"--job-duration-jitter-s={self.job_max_s - self.job_min_s:g}",
+        ]
+
+
+FULL = LoadSpec(recordings=1000, start_window_s=60.0, job_min_s=60.0, job_max_s=600.0)
+SMOKE = LoadSpec(
+    recordings=3, start_window_s=3.0, job_min_s=0.5, job_max_s=2.0, recording_s=30.0, timeout_s=600
+)
+
+
+@dataclass
+class LoadRun:
+    spec: LoadSpec
+    profile: str
+    elapsed_s: float = 0.0
+    completed: int = 0
+    failed: int = 0
+    lost: list[str] = field(default_factory=list)  # not terminal at the end
+    stuck_inbox_rows: int = 0
+    queue_depth: list[tuple[float, int]] = field(default_factory=list)  # (s since start, queued runs)
+    tick_p95_s: dict[str, float] = field(default_factory=dict)
+    daemon_peak_rss_mb: float = float("nan")
+    api_peak_rss_mb: float = float("nan")
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+            except (OSError, ValueError):
+                continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+class QueueSampler:
+    """Queued Dagster runs every `interval_s`, from the instance the stack uses."""
+
+    def __init__(self, dagster_home: Path, interval_s: float = QUEUE_SAMPLE_S) -> None:
+        self.dagster_home, self.interval_s = dagster_home, interval_s
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+        started = time.monotonic()
+        with DagsterInstance.from_config(str(self.dagster_home)) as instance:
+            queued = RunsFilter(statuses=[DagsterRunStatus.QUEUED])
+            while not self._stop.is_set():
+                self.samples.append((time.monotonic() - started, instance.get_runs_count(queued)))
+                self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> QueueSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def sensor_tick_p95(dagster_home: Path) -> dict[str, float]:
+    """p95 of each sensor's tick duration (end - start) over the run."""
+    from dagster import DagsterInstance
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    durations: dict[str, list[float]] = defaultdict(list)
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=100_000)
+            durations[state.instigator_name] += [
+                t.tick_data.end_timestamp - t.timestamp for t in ticks if t.tick_data.end_timestamp
+            ]
+    return {name: percentile(values, 95) for name, values in sorted(durations.items()) if values}
+
+
+def _production(resources: ExitStack) -> tuple[dict[str, str], str]:
+    import uuid
+
+    from ras_tools.chaos import DEFAULT_PG_URL, AwsDouble, production_settings_env, temporary_database
+
+    database = resources.enter_context(temporary_database(DEFAULT_PG_URL, prefix="ras_load"))
+    aws = AwsDouble().start()
+    resources.callback(aws.stop)
+    bucket, bus = f"load-{uuid.uuid4().hex[:8]}", f"load-{uuid.uuid4().hex[:8]}"
+    aws.create_bucket(bucket)
+    aws.bus_to_queue(bus)
+    return production_settings_env(database, aws, bucket=bucket, bus=bus), database
+
+
+def run_load(spec: LoadSpec, *, profile: str = "production", home: Path | None = None) -> LoadRun:
+    from bench.throughput import _start_jobs, _wait_for_daemon
+    from ras_platform.demo import ApiClient, demo_metadata, wait_until_done
+    from ras_platform.stack import Stack
+    from ras_platform.state_store import StateStore
+
+    result = LoadRun(spec, profile)
+    ids = [f"load-{i:05d}" for i in range(spec.recordings)]
+    rng = random.Random(18)
+    offsets = sorted(rng.uniform(0, spec.start_window_s) for _ in ids)
+    with ExitStack() as resources:
+        tmp = resources.enter_context(
+            tempfile.TemporaryDirectory(prefix="ras-load-", ignore_cleanup_errors=True)
+        )
+        settings_env, dagster_pg = _production(resources) if profile == "production" else ({}, None)
+        stack = Stack(
+            home=home or Path(tmp),
+            settings_env=settings_env,
+            simulator_args=spec.simulator_args,
+            dagster_postgres_url=dagster_pg,
+        )
+        resources.enter_context(stack)
+        _wait_for_daemon(stack)
+        api = ApiClient(stack.api_url, stack.settings.zola_token)
+        resources.callback(api.http.close)
+        with QueueSampler(stack.dagster_home) as queue:
+            began = time.monotonic()
+            for recording_id, offset in zip(ids, offsets, strict=True):
+                time.sleep(max(0.0, began + offset - time.monotonic()))
+                api.register(demo_metadata(recording_id, spec.recording_s))
+                _start_jobs(api, recording_id)
+            with open(stack.home / "logs" / "load-progress.log", "w") as progress:
+                final = wait_until_done(api, ids, timeout_s=spec.timeout_s, out=progress)
+            result.elapsed_s = time.monotonic() - began
+        result.queue_depth = queue.samples
+        states = {rec: final.get(rec, {}).get("overall_state") for rec in ids}
+        result.completed = sum(state == "completed" for state in states.values())
+        result.failed = sum(state == "failed" for state in states.values())
+        result.lost = sorted(rec for rec, state in states.items() if state not in ("completed", "failed"))
+        store = StateStore(stack.settings.resolved_database_url, migrate=False)
+        resources.callback(store.close)
+        result.stuck_inbox_rows = len(store.pending_callbacks(limit=10_000))
+        result.daemon_peak_rss_mb = _vm_hwm_mb(stack.processes["daemon"].pid)
+        result.api_peak_rss_mb = sum(_vm_hwm_mb(pid) for pid in _tree(stack.processes["api"].pid))
+        result.tick_p95_s = sensor_tick_p95(stack.dagster_home)
+    return result
+
+
+def throughput_per_hour(size: str) -> float | None:
+    """The throughput scenario's recordings/h at `size`, from the published results."""
+    try:
+        rows = json.loads(RESULTS_JSON.read_text())
+    except (OSError, ValueError):
+        return None
+    found = [
+        r["value"] for r in rows if r["metric"] == "throughput.recordings_per_hour" and r["size"] == size
+    ]
+    return found[0] if found and found[0] else None
+
+
+def ideal_s(spec: LoadSpec, per_hour: float | None) -> float:
+    """The longer of the throughput bound and the EMA bound (the last start plus two waves of the
+    longest job): no platform finishes sooner than either."""
+    ema_bound = spec.start_window_s + EMA_WAVES * spec.job_max_s
+    throughput_bound = spec.recordings / per_hour * 3600 if per_hour else 0.0
+    return max(ema_bound, throughput_bound)
+
+
+def load_rows(result: LoadRun, size: str, per_hour: float | None) -> list[dict[str, Any]]:
+    spec = result.spec
+    ideal = ideal_s(spec, per_hour)
+    worst_tick = max(result.tick_p95_s.values(), default=float("nan"))
+    depth = [d for _, d in result.queue_depth]
+    over_time = " ".join(
+        f"{t:.0f}s:{d}" for t, d in result.queue_depth[:: max(1, len(result.queue_depth) // 24)]
+    )
+    return [
+        row("load.completion_s", result.elapsed_s, "s", size=size, reference=ideal,
+            reference_is="throughput-bound ideal: max(N / throughput, start window + 2 longest EMA jobs)",
+            note=f"{spec.recordings} recordings started within {spec.start_window_s:g} s, EMA jobs "
+                 f"{spec.job_min_s:g}-{spec.job_max_s:g} s, {result.profile} profile; throughput "
+                 f"{per_hour or float('nan'):.0f} rec/h from results.json; completed {result.completed}, "
+                 f"failed {result.failed}, lost {len(result.lost)}, inbox rows never applied "
+                 f"{result.stuck_inbox_rows}"),
+        row("load.completion_ratio_to_ideal", result.elapsed_s / ideal, "x", size=size, target=TARGET_RATIO),
+        row("load.sensor_tick_p95_s", worst_tick, "s", size=size, target=TARGET_TICK_P95_S,
+            note="worst sensor; per sensor: "
+                 + ", ".join(f"{name} {p95:.2f}" for name, p95 in result.tick_p95_s.items())),
+        row("load.run_queue_depth_max", max(depth, default=float("nan")), "runs", size=size,
+            note=f"queued runs every {QUEUE_SAMPLE_S:g} s: {over_time}"),
+        row("load.daemon_peak_rss_mb", result.daemon_peak_rss_mb, "MB", size=size),
+        row("load.api_peak_rss_mb", result.api_peak_rss_mb, "MB", size=size,
+            note="VmHWM summed over the API's processes (supervisor and workers)"),
+        row("load.lost_or_stuck", len(result.lost) + result.stuck_inbox_rows, "recordings", size=size,
+            target=0),
+    ]  # fmt: skip
+
+
+def run(size: str, repeats: int | None = None) -> list[dict[str, Any]]:
+    if size != "full":
+        return [
+            row("load.completion_ratio_to_ideal", None, "x", size=size, target=TARGET_RATIO,
+                note="full size only (python -m bench --full --only load: 1,000 recordings, hours on 2 "
+                     "cores); its smoke variant runs in tests/bench/test_load.py")
+        ]  # fmt: skip
+    return load_rows(run_load(FULL), size, throughput_per_hour(size))
