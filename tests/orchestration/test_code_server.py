@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from ras_platform.code_server import code_location_module
+import importlib
+
+import pytest
+
+from ras_platform.code_server import RUN_WORKER_PRELOAD, code_location_module
 from ras_platform.stack import Stack
 
 
@@ -21,3 +25,10 @@ def test_the_stack_starts_every_code_location_through_it(tmp_path) -> None:
         "ras_assets.marts",
     }
     assert all(spec.argv[1:5] == ["-m", "ras_platform.code_server", "api", "grpc"] for spec in specs)
+
+
+@pytest.mark.parametrize("module", RUN_WORKER_PRELOAD)
+def test_every_preloaded_module_imports(module: str) -> None:
+    # The forkserver skips a preload name that fails to import, silently: a typo would cost every run
+    # the import again.
+    importlib.import_module(module)
