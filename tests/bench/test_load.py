@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bench.load import SMOKE, ideal_s, load_rows, run, run_load
+from bench.load import SMOKE, ideal_s, load_rows, run_load
 
 pytestmark = pytest.mark.e2e  # starts the whole stack
 
@@ -33,8 +33,3 @@ def test_the_smoke_load_completes_everything_and_measures_each_figure() -> None:
 def test_the_ideal_is_the_longer_of_the_throughput_and_the_ema_bound() -> None:
     assert ideal_s(SMOKE, None) == SMOKE.start_window_s + 2 * SMOKE.job_max_s
     assert ideal_s(SMOKE, 1.0) == SMOKE.recordings * 3600
-
-
-def test_the_reduced_size_says_it_runs_at_full_size_only() -> None:
-    [only] = run("reduced")
-    assert only["value"] is None and "full size only" in only["note"]
