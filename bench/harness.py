@@ -36,7 +36,7 @@ SCENARIOS: dict[str, str] = {
     "throughput": "bench.throughput",
     "uploads": "bench.uploads",
     "clips": "bench.clips",
-    "load": "bench.load",  # full size only; at reduced size one row says so
+    "load": "bench.load",  # the 1,000-recording load at full size; its SMOKE variant at reduced size
 }
 
 
