@@ -21,7 +21,7 @@ from ras_core import checks, formats
 from ras_core.catalogue import processed_output, raw_output
 from ras_core.checks import CHECKS_BY_OUTPUT, CheckOutcome, QualityThresholds
 from ras_core.errors import RawFormatError
-from ras_core.processed import arrow_table, provenance, write_document, write_parquet
+from ras_core.processed import arrow_table, provenance, source_name, write_document, write_parquet
 from ras_core.recording import RecordingMetadata
 from ras_core.transforms import documents, events, tracking
 
@@ -181,7 +181,7 @@ def import_player_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Pr
         ),
         checks.jersey_coverage(players, limits.min_jersey_coverage, player_file),
     )
-    ball_source = {"schema_version": raw_ball.schema_version, "file": ball_file}
+    ball_source = {"schema_version": raw_ball.schema_version, "file": source_name(ball_file)}
     stored = {**provenance(recording, raw_players.schema_version, player_file), "fps": recording.fps}
     stored["ball_source"] = ball_source
     metadata = {

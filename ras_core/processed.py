@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ras_core.catalogue import parse_raw_key
 from ras_core.coords import coordinate_system, pitch_dict
 from ras_core.recording import RecordingMetadata
 
@@ -34,8 +35,16 @@ def provenance(recording: RecordingMetadata, schema_version: str, file: str) -> 
         "recording_id": recording.recording_id,
         "coordinate_system": coordinate_system(recording.pitch),
         "pitch": pitch_dict(recording.pitch),
-        "source": {"schema_version": schema_version, "file": file},
+        "source": {"schema_version": schema_version, "file": source_name(file)},
     }
+
+
+def source_name(file: str) -> str:
+    """A raw source as processed files name it: the raw output's folder, not one attempt's key, so a
+    retry that delivered the same data writes the same bytes (and ETag) as the first attempt. Which
+    attempt an import read is in the state store (`output_imports`) and the materialization."""
+    parsed = parse_raw_key(file)
+    return file if parsed is None else parsed[0].prefix(parsed[1])
 
 
 def arrow_table(frame: pl.DataFrame) -> pa.Table:

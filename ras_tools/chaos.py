@@ -31,7 +31,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -176,18 +176,11 @@ def production_settings_env(database_url: str, aws: AwsDouble, *, bucket: str, b
 # --- the fault-free reference ---------------------------------------------------------------------------
 
 
-def reference_digests(
-    metadata: RecordingMetadata,
-    *,
-    tracking_variant: str = "v3",
-    attempts: Mapping[str, Mapping[str, int]] | None = None,
-) -> dict[str, str]:
+def reference_digests(metadata: RecordingMetadata, *, tracking_variant: str = "v3") -> dict[str, str]:
     """sha256 of every processed file of one recording, imported in-process from the simulator's
-    deterministic output (what a fault-free run writes): processed key → digest.
-
-    A processed file names the raw file it came from, and so the attempt that uploaded it:
-    `attempts` (output → job type → attempt, the state store's `output_imports`) says which attempt
-    each import read; attempt 1 otherwise."""
+    deterministic output (what a fault-free run writes): processed key → digest. A processed file
+    names its raw source without the attempt (`ras_core.processed.source_name`), so a recording
+    that needed retries is compared with the same digests."""
     from ema_simulator import synthetic
     from ras_core.importers import run_import
 
@@ -213,15 +206,8 @@ def reference_digests(
             out = next(o for o in pending if all(name in paths for name in o.processed_inputs))
             pending.remove(out)
             inputs = {name: paths[name] for name in (*out.raw_inputs, *out.processed_inputs)}
-            read = (attempts or {}).get(out.name, {})
-            keys = {
-                name: catalogue.raw_output(name).key(
-                    metadata.recording_id, read.get(catalogue.job_of_raw(name).name, 1)
-                )
-                for name in out.raw_inputs
-            }
             target = work / f"processed-{out.name}.{out.file_format}"
-            result = run_import(out.name, inputs, metadata, target, keys=keys)
+            result = run_import(out.name, inputs, metadata, target)
             if not result.passed:
                 raise RuntimeError(f"reference import of {out.name} failed: {result.failure_reason()}")
             paths[out.name] = target
@@ -647,10 +633,7 @@ def _compare_files(
 ) -> None:
     completed = [r for r in ids if all(s.state is JobState.COMPLETED for s in tracker.store.job_states(r))]
     for recording_id in completed:
-        expected = reference_digests(
-            parse_recording_metadata(metadata[recording_id]),
-            attempts=tracker.store.output_imports(recording_id),
-        )
+        expected = reference_digests(parse_recording_metadata(metadata[recording_id]))
         for key, digest in expected.items():
             try:
                 actual = hashlib.sha256(objects.get_bytes(key)).hexdigest()
