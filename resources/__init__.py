@@ -8,7 +8,7 @@ shows no secrets.
 """
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from ras_core.alerts import FailureRatePolicy
 from ras_core.quality import QualityThresholds
@@ -23,6 +23,9 @@ from ras_platform.uploads import Uploads, uploads_of
 
 
 class _PlatformPart(ConfigurableResource):
+    # A backend option given as a field of its own would be ignored silently: refuse it.
+    model_config = ConfigDict(extra="forbid")
+
     settings: dict[str, str] = Field(default_factory=dict)
 
     @property

@@ -30,3 +30,12 @@ def test_every_resource_takes_its_part_from_one_platform(tmp_path: Path) -> None
 def test_bad_settings_fail_when_the_resources_are_built() -> None:
     with pytest.raises(ValueError, match="RAS_ZOLA_TOKEN"):
         platform_resources({"profile": "production", "database_url": "postgresql://db/ras"})
+
+
+def test_a_backend_option_goes_through_settings_not_a_field_of_its_own() -> None:
+    from pydantic import ValidationError
+
+    from resources import AlertsResource
+
+    with pytest.raises(ValidationError, match="api_base_url"):
+        AlertsResource(api_base_url="http://api.test")
