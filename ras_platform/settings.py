@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # The API applies a callback and launches its import run right after the 202 (the callback
     # sensor remains the safety net); off, callbacks wait for the sensor's tick. Benchmarks compare.
     callback_fast_path: bool = True
+    # How long the fast path waits before applying, so callbacks of one recording that arrive
+    # together (a wave of EMA jobs finishing at once) share one import run; the sensor grouped them
+    # per 5-s tick. Each second here is a second more from callback to import run.
+    callback_fast_path_delay_s: float = 0.5
     # Dagster's webserver, for launching runs through its GraphQL API.
     dagster_url: str = "http://127.0.0.1:3000"
     dagster_location_name: str = "ras"

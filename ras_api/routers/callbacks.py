@@ -29,5 +29,6 @@ def receive_callback(
     inbox_id, duplicate = platform.state_store.add_callback(recording.recording_id, callback)
     if not duplicate and platform.settings.callback_fast_path:
         # After the 202 is sent: EMA never waits for Dagster.
-        after.add_task(platform.callback_fast_path.apply, recording.recording_id)
+        delay = platform.settings.callback_fast_path_delay_s
+        after.add_task(platform.callback_fast_path.apply_after, delay, recording.recording_id)
     return CallbackAccepted(inbox_id=inbox_id, duplicate=duplicate)

@@ -183,3 +183,16 @@ def test_an_import_the_fast_path_could_not_launch_is_launched_by_the_sensor(dags
         )
     [request] = tick(platform).run_requests
     assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
+
+
+def test_callbacks_of_a_recording_arriving_together_share_one_import_run(dagster: Dagster) -> None:
+    """Each callback's request schedules the fast path after the delay; the first applies both."""
+    platform = dagster.platform
+    deliver_wave(platform)
+    path = fast_path(platform, dagster.client)
+
+    first, second = (path.apply_after(0.0, platform.recording_id) for _ in WAVE)
+
+    assert first.applied == 2 and len(first.launched) == 1
+    assert second.applied == 0 and second.launched == []
+    assert len(dagster.import_runs()) == 1
