@@ -27,6 +27,7 @@ from ras_platform.trigger import trigger_job
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
 EMA_TRIGGER_TAG = {"ras/kind": "ema-trigger"}
+IMPORT_KIND = "import"  # the `ras/kind` of the platform's own import runs
 
 validate_recording_job = define_asset_job(
     VALIDATE_RECORDING_JOB,
@@ -42,7 +43,7 @@ import_processed_job = define_asset_job(
     selection=AssetSelection.groups("processed"),
     partitions_def=recordings_partitions,
     executor_def=in_process_executor,
-    tags={"ras/kind": "import"},
+    tags={"ras/kind": IMPORT_KIND},
     description="Import EMA outputs of one recording into processed files; the callback sensor picks "
     "the assets that are ready together.",
 )

@@ -19,19 +19,21 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
+    AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
-from ras_assets.jobs import trigger_and_observe
+from ras_assets.jobs import IMPORT_KIND, trigger_and_observe
 from ras_assets.partitions import recordings_partitions, registered_recording
 from ras_assets.raw import raw_output_key
 from ras_core import catalogue
-from ras_core.catalogue import Catalogue, CheckKind, ProcessedOutput, check_kind
+from ras_core.catalogue import Catalogue, CheckKind, JobType, ProcessedOutput, check_kind
 from ras_core.recording import RecordingMetadata
-from ras_platform.lifecycle import transient_fault
+from ras_core.states import IN_FLIGHT, JobState
+from ras_platform.lifecycle import Lifecycle, transient_fault
 from ras_platform.object_store import ObjectStore
 from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
 
@@ -137,16 +139,26 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
     deps = [AssetDep(raw_output_key(cat.raw_output(name))) for name in out.raw_inputs]
     deps += [AssetDep(name) for name in out.processed_inputs]
 
-    @asset(
+    # A multi-asset of one, for `skippable`: an operator's run that re-runs the job instead
+    # (`rerun_instead_of_import`) materializes nothing and reports no check, and succeeds.
+    @multi_asset(
         name=out.name,
-        partitions_def=recordings_partitions,
-        deps=deps,
+        specs=[
+            AssetSpec(
+                out.name,
+                deps=deps,
+                partitions_def=recordings_partitions,
+                group_name="processed",
+                kinds={out.file_format},
+                description=out.description,
+                metadata={"job_type": job.name, "endpoint": out.endpoint or "-"},
+                tags={"ras/job_type": job.name},
+                skippable=True,
+            )
+        ],
         check_specs=check_specs(out),
-        group_name="processed",
-        kinds={out.file_format},
-        description=out.description,
-        metadata={"job_type": job.name, "endpoint": out.endpoint or "-"},
-        tags={"ras/job_type": job.name},
+        partitions_def=recordings_partitions,
+        can_subset=True,
     )
     def _processed(
         context: AssetExecutionContext,
@@ -161,7 +173,9 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
             context.partition_key,
         )
         meta = registered_recording(context, jobs.store)
-        read = jobs.import_started(recording_id, out.name).read
+        if rerun_instead_of_import(context, jobs, ema, recording_id, job):
+            return  # no materialization now: the re-run's own import run makes it
+        read = jobs.import_started(recording_id, out.name, run_id=context.run_id).read
         if read is None:
             # An input job has not delivered its current attempt: nothing to read, nobody to charge.
             raise Failure(
@@ -173,13 +187,20 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
             if not transient_fault(error):
                 raise
             reason = f"{type(error).__name__}: {error}"
-            jobs.import_failed(recording_id, out.name, read, reason, transient=True)
+            jobs.import_failed(recording_id, out.name, read, reason, transient=True, run_id=context.run_id)
             raise Failure(description=f"{out.name}: {reason}", allow_retries=False) from error
         if not result.passed:
             reason = result.failure_reason() or "a blocking check failed"
             yield from _check_results(result)
             jobs.import_failed(
-                recording_id, out.name, read, reason, transient=False, file=failed_file, sha256=sha256
+                recording_id,
+                out.name,
+                read,
+                reason,
+                transient=False,
+                file=failed_file,
+                sha256=sha256,
+                run_id=context.run_id,
             )
             raise Failure(description=f"{out.name}: {reason}", allow_retries=False)
         key = out.key(recording_id)
@@ -188,7 +209,7 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
             # What GET analytics shows: the figures of the data now served.
             reports = [c.as_report() for c in result.quality]
             jobs.store.record_quality(recording_id, out.name, job.name, read[job.name], reports)
-        plan = jobs.import_passed(recording_id, out.name, read)
+        plan = jobs.import_passed(recording_id, out.name, read, run_id=context.run_id)
         # What this import made ready (the dependent jobs once the independent ones completed) is
         # triggered from this run instead of a separate one a sensor tick later.
         trigger_and_observe(context, plan.refs(recording_id), jobs, ema)
@@ -205,6 +226,44 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
         )
 
     return _processed
+
+
+# Dagster's tag on the runs of a backfill (dagster._core.storage.tags.BACKFILL_ID_TAG).
+BACKFILL_TAG = "dagster/backfill"
+
+
+def launched_by_operator(context: AssetExecutionContext) -> bool:
+    """A run someone launched in Dagster (a backfill, "Materialize" in the UI, GraphQL), not one of
+    the platform's import runs (`import_processed`, launched by the callback and dispatch sensors)."""
+    tags = context.run.tags
+    return BACKFILL_TAG in tags or tags.get("ras/kind") != IMPORT_KIND
+
+
+def rerun_instead_of_import(
+    context: AssetExecutionContext, jobs: Lifecycle, ema: EmaResource, recording_id: str, job: JobType
+) -> bool:
+    """An operator's run of an asset whose job is not awaiting its import goes through the lifecycle
+    like `POST /jobs` with `force`: the job (completed or failed) starts a new attempt, with change-log
+    rows naming this run; its EMA job is triggered from this run, its import follows as usual, and its
+    domain events with it. True when this run therefore imports nothing. A job that is awaiting its
+    import (EMA delivered) is simply imported by the operator's run."""
+    if not launched_by_operator(context):
+        return False
+    status = jobs.store.job_status(recording_id, job.name)
+    if status.state is JobState.SUCCEEDED or (not job.is_ema and status.state in IN_FLIGHT):
+        return False
+    plan = jobs.start(recording_id, [job.name], force=True, run_id=context.run_id)
+    if not plan.changes:
+        context.log.info(f"{job.name} is {status.state.value} (attempt {status.attempt}): already under way")
+        return True
+    dispatched = jobs.dispatch(recording_ids=[recording_id], run_id=context.run_id)
+    trigger_and_observe(context, dispatched.ema_jobs, jobs, ema)
+    attempt = jobs.store.job_status(recording_id, job.name).attempt
+    context.log.info(
+        f"{job.name} re-run through the lifecycle: attempt {attempt} started by run {context.run_id}; "
+        "its import run materializes this asset when the job delivers"
+    )
+    return True
 
 
 def _metadata_value(value: object) -> object:

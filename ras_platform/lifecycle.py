@@ -10,6 +10,7 @@ gathered here before the transaction, never inside it.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import tempfile
@@ -116,28 +117,35 @@ class Lifecycle:
     def __init__(self, store: StateStore, objects: ObjectStore, policy: RetryPolicy) -> None:
         self.store, self.objects, self.policy = store, objects, policy
 
-    def _apply(self, recording_id: str, event: Input, *, inbox_id: int | None = None) -> Plan | None:
+    def _apply(
+        self, recording_id: str, event: Input, *, inbox_id: int | None = None, run_id: str | None = None
+    ) -> Plan | None:
         def rule(snapshot: RecordingSnapshot) -> Plan:
-            return decide_next(
+            plan = decide_next(
                 snapshot.jobs,
                 _with_imports(event, snapshot),
                 policy=self.policy,
                 now=datetime.now(UTC),
                 validated=snapshot.validated,
             )
+            return _in_run(plan, run_id) if run_id else plan
 
         return self.store.apply_plan(recording_id, rule, inbox_id=inbox_id)
 
-    def decide(self, recording_id: str, event: Input) -> Plan:
-        plan = self._apply(recording_id, event)
+    def decide(self, recording_id: str, event: Input, *, run_id: str | None = None) -> Plan:
+        """Apply `event`; `run_id`: the Dagster run deciding it, recorded in each change's detail."""
+        plan = self._apply(recording_id, event, run_id=run_id)
         assert plan is not None
         return plan
 
     # --- API --------------------------------------------------------------------------------------
 
-    def start(self, recording_id: str, job_types: list[str], *, force: bool = False) -> Plan:
-        """POST /jobs: failed (or, forced, completed) jobs start a new attempt; the run is the API's."""
-        return self.decide(recording_id, Start(tuple(job_types), force))
+    def start(
+        self, recording_id: str, job_types: list[str], *, force: bool = False, run_id: str | None = None
+    ) -> Plan:
+        """POST /jobs: failed (or, forced, completed) jobs start a new attempt; the run is the API's.
+        A Dagster backfill or UI materialization starts them the same way, from its run (`run_id`)."""
+        return self.decide(recording_id, Start(tuple(job_types), force), run_id=run_id)
 
     def cancel(self, recording_id: str) -> Plan:
         """DELETE /jobs, after EMA was asked to cancel: every job not yet terminal fails for good."""
@@ -165,6 +173,7 @@ class Lifecycle:
         trigger_timeout: timedelta = DEFAULT_TRIGGER_TIMEOUT,
         now: datetime | None = None,
         limit: int = 500,
+        run_id: str | None = None,
     ) -> DispatchPlan:
         """Schedule every ready job of every validated recording that has pending work.
 
@@ -173,13 +182,13 @@ class Lifecycle:
         `importing` have an import run queued or under way: their platform jobs stay pending, because
         that run builds them itself. `include_stuck` also plans jobs whose trigger or platform run
         was lost (no progress for `trigger_timeout`); the sensor turns it off while a trigger run is
-        still queued or under way.
+        still queued or under way. `run_id`: the run dispatching (a backfill's), kept in the change log.
         """
         now = now or datetime.now(UTC)
         plan = DispatchPlan()
         for recording_id in recording_ids or self.store.recordings_with_ready_jobs(limit=limit):
             ema_only = recording_ids is not None or recording_id in importing
-            decided = self.decide(recording_id, Dispatch(ema_only=ema_only))
+            decided = self.decide(recording_id, Dispatch(ema_only=ema_only), run_id=run_id)
             plan.ema_jobs += decided.refs(recording_id)
             if decided.platform_imports:
                 plan.platform_imports[recording_id] |= decided.platform_imports
@@ -301,15 +310,19 @@ class Lifecycle:
 
     # --- imports ----------------------------------------------------------------------------------
 
-    def import_started(self, recording_id: str, output: str) -> Plan:
+    # Each takes the import run's id, kept in the detail of every change-log row it causes.
+
+    def import_started(self, recording_id: str, output: str, *, run_id: str | None = None) -> Plan:
         """Which attempt of each input job the import of `output` reads (`plan.read`, None when an
         input job has not delivered its current attempt); a platform job due now starts running."""
-        return self.decide(recording_id, ImportStarted(output))
+        return self.decide(recording_id, ImportStarted(output), run_id=run_id)
 
-    def import_passed(self, recording_id: str, output: str, read: Mapping[str, int]) -> Plan:
+    def import_passed(
+        self, recording_id: str, output: str, read: Mapping[str, int], *, run_id: str | None = None
+    ) -> Plan:
         """Record the import; its job completes once all its outputs came from its attempt, and what
         that made ready is scheduled (`plan.trigger`: the caller triggers it in the same run)."""
-        return self.decide(recording_id, ImportPassed(output, dict(read)))
+        return self.decide(recording_id, ImportPassed(output, dict(read)), run_id=run_id)
 
     def import_failed(
         self,
@@ -321,6 +334,7 @@ class Lifecycle:
         transient: bool,
         file: str | None = None,
         sha256: str | None = None,
+        run_id: str | None = None,
     ) -> Plan:
         """Charge a failed import: to the job whose file failed, for the attempt read (a contract
         violation), or to the output's job as a transient fault, retried after a backoff."""
@@ -332,7 +346,7 @@ class Lifecycle:
             else 0
         )
         event = ImportFailed(output, dict(read), reason, reason_class, file, sha256, earlier)
-        return self.decide(recording_id, event)
+        return self.decide(recording_id, event, run_id=run_id)
 
     def sweep_import(self, recording_id: str, job_type: str) -> Plan:
         """A job left `succeeded`: completed if its imports are all in, else the imports to ask for."""
@@ -346,6 +360,14 @@ def _with_imports(event: Input, snapshot: RecordingSnapshot) -> Input:
     if isinstance(event, SweepImport):
         return SweepImport(event.job_type, snapshot.imported)
     return event
+
+
+def _in_run(plan: Plan, run_id: str) -> Plan:
+    """The plan with the deciding Dagster run in each change's detail (GET analytics/logs shows it)."""
+    plan.changes = [
+        dataclasses.replace(c, detail={**(c.detail or {}), "run_id": run_id}) for c in plan.changes
+    ]
+    return plan
 
 
 def _aware(moment: datetime) -> datetime:

@@ -37,7 +37,10 @@ RAW_FIXTURES = {
     "match-report": "match-report.json",
 }
 SIGNING_KEY = "test-signing-key"
-UNREACHABLE = "http://127.0.0.1:9"  # nothing listens: these tests must not need EMA or the API
+UNREACHABLE = "http://127.0.0.1:9"
+# The tags of the platform's own import runs (`import_processed`, launched by the sensors): a run
+# without them is an operator's (a backfill, the UI), which re-runs a job not awaiting its import.
+IMPORT_RUN_TAGS = {"ras/kind": "import"}  # nothing listens: these tests must not need EMA or the API
 
 
 @dataclass

@@ -7,7 +7,7 @@ from ras_assets.training import training_clips
 from ras_core import catalogue
 from ras_core.states import JobState, Source
 from resources import EmaResource
-from tests.orchestration.support import RAW_FIXTURES, UNREACHABLE, Platform
+from tests.orchestration.support import IMPORT_RUN_TAGS, RAW_FIXTURES, UNREACHABLE, Platform
 
 EMA_JOBS = [job.name for job in catalogue.JOB_TYPES if job.is_ema]
 
@@ -15,6 +15,7 @@ EMA_JOBS = [job.name for job in catalogue.JOB_TYPES if job.is_ema]
 def _materialize(platform: Platform, names: list[str], *, raise_on_error: bool = True):
     return materialize(
         [*processed_assets, training_clips],
+        tags=IMPORT_RUN_TAGS,
         selection=names,
         partition_key=platform.recording_id,
         instance=platform.instance,
@@ -110,6 +111,7 @@ def test_the_run_that_completes_the_independent_jobs_triggers_the_dependent_ones
 
     result = materialize(
         processed_assets,
+        tags=IMPORT_RUN_TAGS,
         selection=["events", "ball_tracking", "player_tracking", "match_momentum", "physical_metrics"],
         partition_key=platform.recording_id,
         instance=platform.instance,

@@ -16,7 +16,7 @@ from ras_core.states import JobState, Source
 from ras_platform.object_store import LocalObjectStore
 from sensors.ema_callbacks import ema_callback_sensor
 from tests.lifecycle_support import answer_trigger
-from tests.orchestration.support import Platform
+from tests.orchestration.support import IMPORT_RUN_TAGS, Platform
 
 PT, BT, ED = "player-tracking", "ball-tracking", "event-detection"
 _emitted = count()
@@ -25,6 +25,7 @@ _emitted = count()
 def _materialize(platform: Platform, names: list[str]):  # type: ignore[no-untyped-def]
     return materialize(
         processed_assets,
+        tags=IMPORT_RUN_TAGS,
         selection=names,
         partition_key=platform.recording_id,
         instance=platform.instance,

@@ -23,7 +23,7 @@ from ras_core import catalogue
 from ras_core.states import JobState, Source
 from resources import AlertsResource
 from sensors.recording_state import recording_state_sensor
-from tests.orchestration.support import Platform
+from tests.orchestration.support import IMPORT_RUN_TAGS, Platform
 
 SECOND = "rec-second"
 
@@ -40,6 +40,7 @@ def _import_events(platform: Platform, fixture: str) -> bool:
     platform.walk_to_succeeded("event-detection")
     result = materialize(
         processed_assets,
+        tags=IMPORT_RUN_TAGS,
         selection=["events"],
         partition_key=platform.recording_id,
         instance=platform.instance,
