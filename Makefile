@@ -27,6 +27,7 @@ demo: install
 
 test: install tools
 	$(BIN)/ruff check .
+	$(BIN)/dg check defs
 	$(BIN)/pytest
 
 bench: install

@@ -10,12 +10,7 @@ from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_rec
 from ras_assets.processed import processed_assets
 from ras_assets.raw import raw_asset_specs
 from ras_assets.recording import recording
-from ras_assets.training import (
-    training_clips,
-    training_dataset,
-    training_dataset_job,
-    training_dataset_sensor,
-)
+from ras_assets.training import training_clips, training_dataset, training_dataset_job
 from ras_assets.video import process_video_job, uploads_area, video, video_renditions
 from resources import platform_resources
 from sensors.alerts import failure_alerts_sensor
@@ -23,6 +18,7 @@ from sensors.dispatch import dispatch_sensor
 from sensors.domain_events import domain_events_sensor
 from sensors.ema_callbacks import ema_callback_sensor
 from sensors.recording_state import recording_state_sensor
+from sensors.training_dataset import training_dataset_sensor
 from sensors.uploads import upload_sensor
 
 defs = Definitions(

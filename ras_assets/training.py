@@ -6,7 +6,7 @@ cuts them from every camera angle with each source fetched once (`ras_platform.c
 writes the clips and a manifest under `processed/training_clips/{recording_id}/`. Clips that fail are
 listed with their reason and left out; the asset fails only when more than `max_failed_share` do.
 `training_dataset` turns every manifest into the trainer's JSONL files, split by a hash of the clip
-id; `training_dataset_sensor` rebuilds it when clip partitions change.
+id; `training_dataset_sensor` (sensors/training_dataset.py) rebuilds it when clip partitions change.
 """
 
 import base64
@@ -22,23 +22,14 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
-    AssetRecordsFilter,
     AssetSelection,
     Config,
-    DagsterRunStatus,
-    DefaultSensorStatus,
     Failure,
     MaterializeResult,
     MetadataValue,
-    RunRequest,
-    RunsFilter,
-    SensorEvaluationContext,
-    SkipReason,
     asset,
     define_asset_job,
     in_process_executor,
-    sensor,
 )
 from pydantic import Field
 
@@ -339,34 +330,3 @@ training_dataset_job = define_asset_job(
     tags={"ras/kind": "training-dataset"},
     description="Rebuild the training dataset JSONL files from every recording's clip manifest.",
 )
-
-_UNFINISHED = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
-
-
-@sensor(
-    job=training_dataset_job,
-    minimum_interval_seconds=30,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Rebuilds training_dataset after clip partitions change: one indexed query per tick, "
-    "and one rebuild for however many recordings changed since the last one.",
-)
-def training_dataset_sensor(context: SensorEvaluationContext):
-    cursor = int(context.cursor) if context.cursor else 0
-    latest = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(CLIPS.name), after_storage_id=cursor), limit=1, ascending=False
-    ).records
-    if not latest:
-        return SkipReason("no training clips changed since the last rebuild")
-    if context.instance.get_runs(
-        RunsFilter(job_name=training_dataset_job.name, statuses=_UNFINISHED), limit=1
-    ):
-        # The rebuild under way may have read a manifest before it changed: ask again when it is done.
-        return SkipReason("a rebuild is under way")
-    storage_id = latest[0].storage_id
-    context.update_cursor(str(storage_id))
-    return RunRequest(run_key=f"training-dataset-{storage_id}")

@@ -15,11 +15,11 @@ from dagster import (
 )
 
 from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_recording_job
+from ras_assets.runs import has_active_run, import_run_request, recordings_with_active_runs
 from ras_core.states import JobState
 from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
-from sensors.ema_callbacks import has_active_run, import_run_request, recordings_with_active_runs
 
 TRIGGERS_PER_RUN = 100  # one short run triggers EMA jobs of many recordings
 

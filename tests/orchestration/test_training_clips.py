@@ -22,7 +22,7 @@ from dagster import (
     materialize,
 )
 
-from ras_assets.training import training_clips, training_dataset, training_dataset_sensor
+from ras_assets.training import training_clips, training_dataset
 from ras_core import catalogue
 from ras_core.recording import Period, Pitch, RecordingMetadata
 from ras_core.states import JobState, Source
@@ -30,6 +30,7 @@ from ras_platform.ffmpeg import ffmpeg_exe, make_test_video
 from ras_platform.object_store import LocalObjectStore
 from ras_platform.platform import platform_for
 from resources import FfmpegResource, ObjectStoreResource, platform_resources
+from sensors.training_dataset import training_dataset_sensor
 from tests.orchestration.support import UNREACHABLE, platform_settings
 
 FPS = 10
