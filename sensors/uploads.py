@@ -3,10 +3,12 @@
 The cursor is the (last modified, key) of the last video taken in, as dagster-aws's S3 sensors keep
 a last-modified cursor, but compared as a pair: videos completed in the same second are neither
 skipped (dagster-aws's `since_last_modified` is strict) nor taken twice. Each tick takes at most
-VIDEOS_PER_TICK videos, oldest first, so a backlog drains over several ticks within Dagster's 60 s
-tick limit. What happens to each video is `ras_platform.upload_intake.take_in`.
+VIDEOS_PER_TICK videos, oldest first, and starts none after TICK_BUDGET_S, so a backlog drains over
+several ticks within Dagster's 60 s tick limit. What happens to each video is
+`ras_platform.upload_intake.take_in`.
 """
 
+import time
 from datetime import timedelta
 
 from dagster import (
@@ -30,6 +32,8 @@ from sensors import TICK_INTERVAL_S
 # Probing a video costs ~0.1 s locally, plus its download from S3: 20 stay far inside a 60 s tick.
 VIDEOS_PER_TICK = 20
 EXPIRIES_PER_TICK = 50
+# A probe downloads the video from S3 first: past this much of a tick, no further video is started.
+TICK_BUDGET_S = 30.0
 # Clocks of the API, the store and this sensor differ a little: list a little further back.
 HORIZON_MARGIN = timedelta(hours=1)
 
@@ -88,7 +92,10 @@ def upload_sensor(
     cursor = UploadCursor.decode(context.cursor)
     intakes = []
     horizon = uploads.over(objects).expiry + HORIZON_MARGIN
+    started = time.monotonic()
     for info in videos_after(objects, cursor, VIDEOS_PER_TICK, horizon=horizon):
+        if time.monotonic() - started > TICK_BUDGET_S:
+            break  # large videos downloaded from S3: the rest wait for the next tick
         intakes.append(take_in(info.key, objects, state_store.store))
         cursor = UploadCursor.of(info)
     decided = [intake for intake in intakes if not intake.already_decided]
