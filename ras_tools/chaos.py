@@ -1,10 +1,11 @@
 """`ras chaos`: N recordings through the whole platform under injected faults and process kills.
 
 The EMA simulator sends duplicate, out-of-order, stale and early callbacks, answers triggers with
-transient 503s and uploads malformed outputs (always for some recordings, so their jobs fail for good:
-attempts used up, or a retry with the bytes that failed before); meanwhile the Dagster daemon and the API are killed with SIGKILL at seeded
-random moments and restarted. Afterwards the run checks, from the state store, the simulator's log of
-acknowledged callbacks, the published events and the object store:
+transient 503s and uploads malformed outputs (always for some recordings, so their jobs fail for
+good: attempts used up, or a retry with the bytes that failed before); meanwhile the Dagster daemon
+and the API are killed with SIGKILL at seeded random moments and restarted. Afterwards the run
+checks, from the state store, the simulator's log of acknowledged callbacks, the published events
+and the object store:
 
 - every recording is completed, or failed with a reason (nothing in flight, nothing ready but unscheduled);
 - lost = callbacks the API acknowledged with 202 that the inbox does not hold as processed (applied,
