@@ -790,10 +790,11 @@ _BROADCAST_STREAM = 7  # offset of the broadcast mode's random stream from the m
 
 def _camera_on(rng: np.random.Generator, n_frames: int, fps: float) -> np.ndarray:
     """False for stretches of 3-25 s until 30-50 % of the frames (drawn per match) are off."""
-    target = rng.uniform(*CAMERA_GAP_SHARE)
+    wanted = int(rng.uniform(*CAMERA_GAP_SHARE) * n_frames)
     on = np.ones(n_frames, dtype=bool)
-    while (~on).mean() < target:
-        length = int(rng.uniform(*_CAMERA_GAP_S) * fps)
+    while (off := int((~on).sum())) < wanted:
+        # The last gap is cut to what is missing: a short recording must not overshoot the share.
+        length = min(int(rng.uniform(*_CAMERA_GAP_S) * fps), wanted - off)
         start = int(rng.integers(0, max(n_frames - length, 1)))
         on[start : start + length] = False
     return on
@@ -816,9 +817,11 @@ def _ball_out_of_play(rng: np.random.Generator, ball: np.ndarray, line: _Timelin
 
 
 def _broadcast_view(
-    rng: np.random.Generator, positions: np.ndarray, ball: np.ndarray, camera_on: np.ndarray
+    rng: np.random.Generator, positions: np.ndarray, ball: np.ndarray, camera_on: np.ndarray, pitch: Pitch
 ) -> BroadcastView:
-    near_ball = np.abs(positions[:, :, 0] - ball[:, None, 0]) <= _VIEW_HALF_LENGTH_M
+    # The camera stays on the pitch when the ball leaves it: on the players near where it went out.
+    aim = np.clip(ball[:, 0], -pitch.length_m / 2, pitch.length_m / 2)
+    near_ball = np.abs(positions[:, :, 0] - aim[:, None]) <= _VIEW_HALF_LENGTH_M
     shape = positions.shape[:2]
     return BroadcastView(
         people_seen=near_ball & camera_on[:, None],
@@ -883,7 +886,7 @@ def synthetic_match(recording: RecordingMetadata, *, broadcast: bool = False) ->
         camera_on = _camera_on(broadcast_rng, t.size, recording.fps)
         tracked_ball = _ball_out_of_play(broadcast_rng, ball, line)
         ball_seen = ball_seen & camera_on
-        view = _broadcast_view(broadcast_rng, positions, tracked_ball, camera_on)
+        view = _broadcast_view(broadcast_rng, positions, tracked_ball, camera_on, recording.pitch)
     shots = _pick_shots(rng, line, ball, match_people, positions)
     drafts = _period_drafts(recording) + [d for s in shots for d in _shot_drafts(rng, line, s)]
     drafts += _foul_drafts(rng, line, ball) + _open_play_drafts(rng, line, ball)

@@ -74,6 +74,12 @@ def _demo(args: argparse.Namespace) -> int:
         return 130
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from ras_platform.serve import run_serve
+
+    return run_serve(api_host=args.host, stop_timeout_s=args.stop_timeout_s)
+
+
 def _chaos(args: argparse.Namespace) -> int:
     from ras_tools.chaos import DEFAULT_PG_URL, ChaosOptions, run_chaos
 
@@ -140,7 +146,27 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("--api-url", default=None, help="the API's base URL (default: RAS_API_BASE_URL)")
     upload.set_defaults(run=_upload)
 
-    demo = commands.add_parser("demo", help="run the whole platform locally and process N recordings")
+    serve = commands.add_parser(
+        "serve",
+        help="run the platform on this machine against the EMA of RAS_EMA_BASE_URL (no simulator)",
+        description="Starts the API, the Dagster code servers, webserver and daemon; every RAS_* "
+        "variable is honoured (RAS_EMA_BASE_URL, RAS_EMA_API_KEY, RAS_EMA_TOKEN, RAS_ZOLA_TOKEN, "
+        "RAS_DATA_DIR, RAS_API_BASE_URL and RAS_DAGSTER_URL give the ports, ...). Prints where "
+        "everything is; SIGTERM or Ctrl-C stops every process it started and exits 0.",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="where the API listens; EMA must reach it at RAS_API_BASE_URL for callbacks (e.g. 0.0.0.0)",
+    )
+    serve.add_argument(
+        "--stop-timeout-s", type=float, default=20.0, help="after SIGTERM, wait this long before SIGKILL"
+    )
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser(
+        "demo", help="ras serve plus the EMA simulator, processing N synthetic recordings (mixed kinds)"
+    )
     demo.add_argument("--recordings", type=int, default=5)
     demo.add_argument("--duration-s", type=float, default=300.0, help="length of each synthetic recording")
     demo.add_argument(

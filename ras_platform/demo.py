@@ -1,4 +1,4 @@
-"""`ras demo`: the whole platform on one machine, processing N synthetic recordings end to end."""
+"""`ras demo`: `ras serve` plus the EMA simulator, processing N synthetic recordings end to end."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import httpx
 from ras_core import catalogue
 from ras_platform.ffmpeg import make_test_video
 from ras_platform.object_store import ObjectStore, build_object_store
+from ras_platform.serve import run_platform
 from ras_platform.stack import Stack
 
 TERMINAL_OVERALL = {"completed", "failed"}
+BROADCAST_FPS = 10
 
 
 def demo_video_key(recording_id: str) -> str:
@@ -123,12 +125,12 @@ def settle(stack: Stack, timeout_s: float = 120) -> None:
 DEMO_VIDEO_CRF = 45
 
 
-def upload_demo_recording(stack: Stack, recording_id: str, duration_s: float) -> str:
+def upload_demo_recording(stack: Stack, recording_id: str, duration_s: float, fps: int = 25) -> str:
     """A generated video of the recording brought in as Zola would: through the upload API."""
     from ras_platform.upload_client import UploadClient
 
     video = stack.home / "videos" / f"{recording_id}.mp4"
-    make_test_video(video, duration_s=duration_s, crf=DEMO_VIDEO_CRF)
+    make_test_video(video, duration_s=duration_s, fps=fps, crf=DEMO_VIDEO_CRF)
     with UploadClient(stack.api_url, stack.settings.zola_token) as client:
         return client.upload(
             video, recording_id=recording_id, metadata=demo_metadata(recording_id, duration_s)
@@ -161,6 +163,11 @@ def _lines(objects: ObjectStore, key: str) -> int:
     return len(objects.get_bytes(key).splitlines()) if objects.exists(key) else 0
 
 
+def broadcast_ids(ids: list[str]) -> list[str]:
+    """Every second demo recording comes as a broadcast camera and a real EMA deliver it."""
+    return ids[1::2]
+
+
 def run_demo(
     *,
     recordings: int,
@@ -170,27 +177,29 @@ def run_demo(
     timeout_s: float,
     simulator_args: list[str],
 ) -> int:
+    """`ras serve` with the simulator as EMA, and synthetic recordings of both kinds: standard ones
+    at 25 fps and broadcast-like ones at 10 fps (camera gaps, ball out of play, events without
+    position)."""
     home = home or Path(".ras") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
+    ids = [f"demo-{i:03d}" for i in range(1, recordings + 1)]
+    broadcast = broadcast_ids(ids)
+    if broadcast:
+        simulator_args = [f"--broadcast-recordings={','.join(broadcast)}", *simulator_args]
     stack = Stack(home=home, settings_env={}, simulator_args=simulator_args)
-    print(f"starting the platform in {stack.home} (logs in {stack.home / 'logs'}) ...", flush=True)
-    started = time.monotonic()
-    with stack:
-        print(
-            f"  Dagster UI      {stack.dagster_url}  (assets, runs, sensors)\n"
-            f"  API             {stack.api_url}/docs\n"
-            f"  EMA simulator   {stack.ema_url}/stats\n"
-            f"  files           {stack.home / 'data' / 'objects'}\n"
-            f"  domain events   {stack.home / 'data' / 'events.jsonl'}",
-            flush=True,
-        )
+
+    def process_recordings(stack: Stack) -> int | None:
+        started = time.monotonic()
         api = ApiClient(stack.api_url, stack.settings.zola_token)
-        ids = [f"demo-{i:03d}" for i in range(1, recordings + 1)]
         objects = build_object_store(stack.settings)
         for recording_id in ids:
-            upload_demo_recording(stack, recording_id, duration_s)
+            # The probe takes the recording's fps from its video: broadcast-like ones are filmed at 10.
+            upload_demo_recording(
+                stack, recording_id, duration_s, BROADCAST_FPS if recording_id in broadcast else 25
+            )
         print(
-            f"uploaded {len(ids)} videos of {duration_s:.0f} s; the upload sensor registers each recording "
-            f"and starts its {len(catalogue.JOB_TYPES)} jobs",
+            f"uploaded {len(ids)} videos of {duration_s:.0f} s ({len(broadcast)} broadcast-like at "
+            f"{BROADCAST_FPS} fps); the upload sensor registers each recording and starts its "
+            f"{len(catalogue.JOB_TYPES)} jobs",
             flush=True,
         )
         final = wait_until_done(api, ids, timeout_s=timeout_s)
@@ -210,10 +219,6 @@ def run_demo(
         if exit_when_done:
             settle(stack)
             return 1 if failed or len(final) < len(ids) else 0
-        print("the platform keeps running; Ctrl-C stops every process", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("\nstopping ...", flush=True)
-    return 0
+        return None
+
+    return run_platform(stack, then=process_recordings)

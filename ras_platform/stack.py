@@ -1,6 +1,7 @@
-"""Start the embedded platform as processes on loopback: EMA simulator, API, one code server per
-Dagster code location, Dagster webserver and daemon. Used by `ras demo`, the end-to-end tests and the
-chaos run (which kills and restarts them).
+"""Start the platform as processes on one machine: API, one code server per Dagster code location,
+Dagster webserver and daemon, and (for `ras demo`, the end-to-end tests and the chaos run, which kills
+and restarts them) the EMA simulator. `ras serve` starts the same processes without the simulator,
+against the EMA its settings name.
 
 The code servers are started here, not by the webserver and the daemon from `workspace.yaml`: a
 daemon replaces the code servers it manages every 60 s (Dagster's RELOAD_WORKSPACE_INTERVAL), and
@@ -87,9 +88,15 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     orphan_groups: list[int] = field(default_factory=list)  # process groups of killed processes
+    # False for `ras serve`: no simulator, and RAS_EMA_BASE_URL is the settings' own.
+    simulator: bool = True
+    data_dir: Path | None = None  # RAS_DATA_DIR; default home/data
+    api_host: str = "127.0.0.1"  # where the API listens (EMA must reach it for callbacks)
+    stop_timeout_s: float = 20.0  # after SIGTERM, how long before every process left gets SIGKILL
 
     def __post_init__(self) -> None:
         self.home = self.home.absolute()
+        self.data_dir = (self.data_dir or self.home / "data").absolute()
         for name in ("api", "ema", "dagster", *CODE_LOCATIONS):
             self.ports.setdefault(name, free_port())
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
@@ -143,10 +150,10 @@ class Stack:
     def env(self) -> dict[str, str]:
         env = {
             **os.environ,
-            "RAS_DATA_DIR": str(self.home / "data"),
+            "RAS_DATA_DIR": str(self.data_dir),
             "RAS_API_BASE_URL": self.api_url,
             "RAS_DAGSTER_URL": self.dagster_url,
-            "RAS_EMA_BASE_URL": self.ema_url,
+            **({"RAS_EMA_BASE_URL": self.ema_url} if self.simulator else {}),
             "DAGSTER_HOME": str(self.dagster_home),
             **self.settings_env,
         }
@@ -188,24 +195,10 @@ class Stack:
         """Every process, code servers first: the webserver and the daemon connect to them."""
         settings = self.settings
         workspace = str(self.workspace)
+        simulator = [self._simulator_spec(settings)] if self.simulator else []
         return [
             *self.code_server_specs(),
-            ProcessSpec(
-                "ema",
-                [
-                    str(BIN / "ema-simulator"),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.ports["ema"]),
-                    "--api-key",
-                    settings.ema_api_key,
-                    "--callback-token",
-                    settings.ema_token,
-                    *self.simulator_args,
-                ],
-                f"{self.ema_url}/health",
-            ),
+            *simulator,
             ProcessSpec(
                 "api",
                 [
@@ -213,7 +206,7 @@ class Stack:
                     "-m",
                     "ras_api",  # uvicorn with one worker per CPU (settings.api_worker_count)
                     "--host",
-                    "127.0.0.1",
+                    self.api_host,
                     "--port",
                     str(self.ports["api"]),
                     "--log-level",
@@ -241,6 +234,24 @@ class Stack:
             ),
         ]
 
+    def _simulator_spec(self, settings: Settings) -> ProcessSpec:
+        return ProcessSpec(
+            "ema",
+            [
+                str(BIN / "ema-simulator"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports["ema"]),
+                "--api-key",
+                settings.ema_api_key,
+                "--callback-token",
+                settings.ema_token,
+                *self.simulator_args,
+            ],
+            f"{self.ema_url}/health",
+        )
+
     def start(self, only: str | None = None) -> None:
         specs = [spec for spec in self.specs() if only in (None, spec.name)]
         code_servers = [spec for spec in specs if spec.port is not None]
@@ -259,8 +270,9 @@ class Stack:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # its own process group: `stop` signals the whole tree
             cwd=self.home,
+            preexec_fn=_default_stop_signals,
         )
 
     def _code_location_loaded(self) -> bool:
@@ -323,21 +335,25 @@ class Stack:
         self.start(only=name)
 
     def stop(self) -> None:
+        """SIGTERM to every process group, clients first; SIGKILL to whatever is left after
+        `stop_timeout_s`, and to what the groups still hold (run workers, forkservers)."""
         # Clients first, code servers last: the daemon and webserver still talk to them on the way down.
-        for name in ("daemon", "webserver", "api", "ema", *(f"code-{n}" for n in CODE_LOCATIONS)):
+        order = ("daemon", "webserver", "api", "ema", *(f"code-{n}" for n in CODE_LOCATIONS))
+        groups = [process.pid for process in self.processes.values()] + self.orphan_groups
+        for name in order:
             process = self.processes.get(name)
             if process and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for name, process in list(self.processes.items()):
+                _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout_s
+        for process in self.processes.values():
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                _signal_group(process.pid, signal.SIGKILL)
                 process.wait()
-            self.processes.pop(name)
-        for group in self.orphan_groups:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
+        for group in groups:
+            _signal_group(group, signal.SIGKILL)
+        self.processes.clear()
         self.orphan_groups.clear()
 
     def __enter__(self) -> Stack:
@@ -350,6 +366,19 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _default_stop_signals() -> None:
+    """In the child, before exec: SIGINT and SIGTERM back to their defaults. A shell running us in
+    the background ignores SIGINT, an ignored signal stays ignored across exec, and Dagster maps
+    SIGTERM onto its SIGINT handler (dagster-notes.md): the webserver and daemon would ignore both."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _signal_group(group: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, sig)
 
 
 def _healthy(spec: ProcessSpec) -> bool:
