@@ -315,7 +315,11 @@ class Simulator:
     async def _content(self, job: SimJob, raw_name: str) -> bytes:
         if raw_name == job.plan.malformed:
             self.stats["malformed_outputs"] += 1
-            return synthetic.malformed_output_bytes(raw_name, job.recording.recording_id)
+            # An always-malformed recording is a systematic fault: the same bytes on every attempt, which
+            # the platform stops retrying. A random one is a glitch: another attempt, other bytes.
+            always = job.recording.recording_id in self.config.malformed_recordings
+            glitch = None if always else job.attempt or 0
+            return synthetic.malformed_output_bytes(raw_name, job.recording.recording_id, glitch=glitch)
         match = await self.match(job.recording)
         variant = self.config.tracking_variant if raw_name in ("player-tracking", "ball-tracking") else None
         return await asyncio.to_thread(synthetic.raw_output_bytes, match, raw_name, variant=variant)

@@ -1129,10 +1129,16 @@ def raw_output_bytes(match: SyntheticMatch, raw_name: str, *, variant: str | Non
 # ---------------------------------------------------------------------------------------------------
 
 
-def malformed_output_bytes(raw_name: str, recording_id: str = "rec-malformed") -> bytes:
+def malformed_output_bytes(
+    raw_name: str, recording_id: str = "rec-malformed", *, glitch: int | None = None
+) -> bytes:
     """A plausibly broken file: right header, then a non-numeric coordinate and a truncated row (CSV),
-    a required field missing (JSON), or a parquet file without its metric columns."""
+    a required field missing (JSON), or a parquet file without its metric columns.
+
+    The same bytes every time (a systematic fault of EMA's), unless `glitch` numbers a one-off fault:
+    then the file is as broken but not byte-identical, as a random glitch would not be."""
     fmt = raw_output(raw_name).file_format
+    mark = "" if glitch is None else f"-{glitch}"
     if fmt == "csv":
         header = _TRACKING_HEADERS.get((raw_name, "v3")) or (
             "timestamp_in_seconds,momentum"
@@ -1141,7 +1147,7 @@ def malformed_output_bytes(raw_name: str, recording_id: str = "rec-malformed") -
         )
         width = header.count(",") + 1
         good = ",".join(["1"] * width)
-        bad = ",".join(["1"] * (width - 2) + ["not-a-number", "1"])
+        bad = ",".join(["1"] * (width - 2) + [f"not-a-number{mark}", "1"])
         return f"{header}\n{good}\n{bad}\n{good[: len(good) // 2]}".encode()
     if fmt == "json":
         # Schema version 2 without its "events": the reader must say what is missing, not crash.
@@ -1150,9 +1156,11 @@ def malformed_output_bytes(raw_name: str, recording_id: str = "rec-malformed") -
             "schema_version": "2" if raw_name == "event-detection" else "1",
             "recording_id": recording_id,
         }
-        return json.dumps({k: v for k, v in document.items() if k != required}).encode()
+        pad = "" if glitch is None else " " * (glitch + 1)  # trailing blanks: as broken, other bytes
+        return (json.dumps({k: v for k, v in document.items() if k != required}) + pad).encode()
     buffer = io.BytesIO()
-    pq.write_table(pa.table({"track_id": [1, 2], "team_side": ["home", "sideways"]}), buffer)
+    sides = ["home", f"sideways{mark}"]
+    pq.write_table(pa.table({"track_id": [1, 2], "team_side": sides}), buffer)
     return buffer.getvalue()
 
 

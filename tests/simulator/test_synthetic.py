@@ -323,3 +323,13 @@ def test_broadcast_mode_leaves_the_standard_match_as_it_was(
     assert raw(again, "player-tracking") == raw(match, "player-tracking")
     assert raw(broadcast, "player-tracking") != raw(match, "player-tracking")
     np.testing.assert_array_equal(broadcast.positions, match.positions)  # the same match, seen otherwise
+
+
+@pytest.mark.parametrize("name", [out.name for out in raw_outputs()])
+def test_a_malformed_glitch_differs_per_attempt_but_a_systematic_fault_does_not(name: str) -> None:
+    """The platform stops retrying a file it has seen fail byte for byte (issue 11): the simulator's
+    random malformed outputs must differ between attempts, its always-malformed ones must not."""
+    systematic = synthetic.malformed_output_bytes(name, "rec-1")
+    assert synthetic.malformed_output_bytes(name, "rec-1") == systematic
+    glitches = {synthetic.malformed_output_bytes(name, "rec-1", glitch=n) for n in (1, 2)}
+    assert len(glitches) == 2 and systematic not in glitches
