@@ -20,6 +20,7 @@ from ras_platform.stack import Stack
 from ras_tools.chaos import AwsDouble, production_settings_env, reference_digests
 from tests.conftest import PostgresServer
 from tests.e2e.test_spine import (
+    BROADCAST,
     DURATION_S,
     FAULTS,
     FROM_VIDEO,
@@ -91,9 +92,11 @@ def test_processed_files_in_s3_equal_a_fault_free_import(production_run: Product
     objects = build_object_store(production_run.stack.settings)
     expected: dict[str, str] = {}
     for recording_id in RECORDINGS:
-        meta = parse_recording_metadata(demo_metadata(recording_id, DURATION_S))
+        broadcast = recording_id == BROADCAST
+        meta = parse_recording_metadata(demo_metadata(recording_id, DURATION_S, 10.0 if broadcast else 25.0))
         expected |= {
-            key.removeprefix("processed/"): digest for key, digest in reference_digests(meta).items()
+            key.removeprefix("processed/"): digest
+            for key, digest in reference_digests(meta, broadcast=broadcast).items()
         }
     imported = {k: v for k, v in object_store_digests(objects).items() if not k.startswith(FROM_VIDEO)}
     assert imported == expected

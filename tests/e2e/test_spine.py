@@ -21,7 +21,11 @@ from ras_platform.stack import Stack
 pytestmark = pytest.mark.e2e
 
 RECORDINGS = ["e2e-001", "e2e-002", "e2e-003"]
+BROADCAST = "e2e-002"  # delivered as a broadcast camera and a real EMA would, at 10 fps
 DURATION_S = 60.0
+# Both kinds of data in every scenario: one recording broadcast-like (camera gaps, ball out of play,
+# events without position), the others standard.
+MIXED = [f"--broadcast-recordings={BROADCAST}"]
 FAULTS = [
     "--job-duration-s=0.5",
     "--duplicate-rate=0.3",
@@ -31,6 +35,7 @@ FAULTS = [
     "--fail-first-attempt=shot-details",
     "--early-callback",
     "--seed=7",
+    *MIXED,
 ]
 
 
@@ -56,7 +61,8 @@ def run_scenario(
         objects = build_object_store(stack.settings)
         for recording_id in RECORDINGS:
             put_demo_video(objects, recording_id, DURATION_S)
-            api.register(demo_metadata(recording_id, DURATION_S))
+            fps = 10.0 if recording_id == BROADCAST else 25.0
+            api.register(demo_metadata(recording_id, DURATION_S, fps))
             accepted = api.start_jobs(recording_id)
             assert accepted["run_id"]
         final = wait_until_done(api, RECORDINGS, timeout_s=420)
@@ -233,7 +239,7 @@ def clean_run(
         observed["code_server_children"] = children_commands(stack.processes["code-ras"].pid)
         events_file.rmdir()  # the publisher recovers; the sensor re-sends what failed
 
-    _, final, logs = run_scenario(home, ["--job-duration-s=0.5"], when_done=when_done)
+    _, final, logs = run_scenario(home, ["--job-duration-s=0.5", *MIXED], when_done=when_done)
     (home / "observed.json").write_text(json.dumps(observed))
     return home, final, logs
 
