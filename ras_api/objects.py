@@ -26,6 +26,7 @@ from ras_platform.object_store import (
     LocalObjectStore,
     ObjectStore,
     UploadNotFound,
+    file_sha256,
     is_write_once,
     validate_key,
 )
@@ -183,7 +184,7 @@ def _store_upload(store: LocalObjectStore, key: str, tmp: Path) -> Response:
         return _stored(store, key)
     assert is_write_once(key)  # adopt() replaces any other key
     existing = store.local_path(key)
-    if existing is not None and _sha256(existing) == _sha256(tmp):
+    if existing is not None and file_sha256(existing) == file_sha256(tmp):
         return _stored(store, key)  # EMA re-sent the same file: nothing changes
     raise Problem(409, f"{key} is a raw file, written once; it already holds different bytes")
 
@@ -192,10 +193,3 @@ def _stored(store: LocalObjectStore, key: str) -> Response:
     info = store.stat(key)
     return Response(status_code=200, headers={"ETag": f'"{info.etag}"'} if info else {})
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -6,7 +6,6 @@ when every check passed moves the new file into place. It tells the lifecycle ho
 (passed, the contract of which file failed, or a transient fault) and triggers what the plan says.
 """
 
-import hashlib
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,7 +33,7 @@ from ras_core.catalogue import Catalogue, CheckKind, JobType, ProcessedOutput, c
 from ras_core.recording import RecordingMetadata
 from ras_core.states import IN_FLIGHT, JobState
 from ras_platform.lifecycle import Lifecycle, transient_fault
-from ras_platform.object_store import ObjectStore
+from ras_platform.object_store import ObjectStore, file_sha256
 from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
 
 if TYPE_CHECKING:
@@ -97,14 +96,6 @@ def _labelled(kind: CheckKind) -> str:
     return label + kind.description
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _import(
     objects: ObjectStore,
     out: ProcessedOutput,
@@ -128,7 +119,7 @@ def _import(
         if not result.passed:
             failed = result.failed_file()
             by_key = {key: inputs[name] for name, key in keys.items()}
-            return result, failed, _sha256(by_key[failed]) if failed in by_key else None
+            return result, failed, file_sha256(by_key[failed]) if failed in by_key else None
         objects.put_file(out.key(recording_id), target)
     return result, None, None
 

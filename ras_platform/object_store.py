@@ -126,6 +126,12 @@ class ObjectStore(Protocol):
 MAX_PART_NUMBER = 10_000  # S3's limit, kept by the local backend too
 
 
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a local file, read in blocks."""
+    with open(path, "rb") as source:
+        return hashlib.file_digest(source, "sha256").hexdigest()
+
+
 def sign_local_url(signing_key: str, method: str, key: str, expires: int) -> str:
     message = f"{method.upper()}\n{key}\n{expires}".encode()
     return hmac.new(signing_key.encode(), message, hashlib.sha256).hexdigest()

@@ -8,7 +8,6 @@ way; the same bytes uploaded again for a registered recording end `registered` a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from ras_core.uploads import (
     upload_id_floor,
 )
 from ras_platform.clip_cutting import UnreadableVideo, video_key
-from ras_platform.object_store import ObjectInfo, ObjectNotFound, ObjectStore
+from ras_platform.object_store import ObjectInfo, ObjectNotFound, ObjectStore, file_sha256
 from ras_platform.state_store import StateStore
 from ras_platform.uploads import UploadOutcome
 from ras_platform.video import NotAVideo, probe_video
@@ -79,7 +78,7 @@ def _decide(upload_id: str, key: str, objects: ObjectStore, store: StateStore) -
             probe = probe_video(path)
         except NotAVideo as error:
             return failed(f"not a readable video: {error}", recording_id)
-        sha256 = _sha256(path)
+        sha256 = file_sha256(path)
     uri = objects.uri(key)
     try:
         recording = recording_from_upload(recording_id, sidecar, probe, uri)
@@ -127,14 +126,6 @@ def upload_of_recording(recording: RecordingMetadata, objects: ObjectStore) -> s
         if upload_id is not None:
             return upload_id
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, order=True)

@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from ras_api import formats
 from ras_api.caching import ResponseCache, etag_matches, strong_etag
 from ras_api.deps import ExistingRecording, PlatformDep
+from ras_api.openapi import PROBLEM_SCHEMA
 from ras_api.problems import PROBLEM_JSON, Problem
 from ras_core import catalogue
 from ras_core.delivery import data_served, unavailable_detail
@@ -28,28 +29,8 @@ from ras_platform.object_store import ObjectInfo
 from ras_platform.platform import Platform
 
 JSON = formats.JSON
-_PROBLEM_SCHEMA = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "invalid_params": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
-            },
-        },
-    },
-}
-
-
 def problem_doc(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
 
 
 # The error answers every delivery GET can give, documented so the OpenAPI document tells clients.
