@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from ras_api.exchange import Exchange, call_noting_exchange
 from ras_core import catalogue
 from ras_core.failures import FailureClass
 from ras_core.states import JobState, Outcome
@@ -206,21 +207,10 @@ class HttpMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
+        await call_noting_exchange(self.app, scope, receive, send, self._observe)
 
-        async def send_and_note(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            # The router leaves the matched route in the scope; unmatched paths share one label.
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.figures.observe(route, scope.get("method", ""), status, time.perf_counter() - started)
+    def _observe(self, exchange: Exchange) -> None:
+        self.figures.observe(exchange.route, exchange.method, exchange.status, exchange.elapsed_s)
 
 
 def install_metrics(app: FastAPI, store: Callable[[], StateStore]) -> CollectorRegistry:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
+from ras_api.exchange import Exchange, call_noting_exchange
 from ras_platform.logs import log_context
 
 log = logging.getLogger("ras.api")
@@ -28,28 +28,19 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         match = _RECORDING.match(scope.get("path", ""))
         job_type = _JOB_TYPE.search(scope.get("query_string", b"").decode("latin-1"))
         with log_context(recording_id=match and match.group(1), job_type=job_type and job_type.group(1)):
-            try:
-                await self.app(scope, receive, send_and_note)
-            finally:
-                route = getattr(scope.get("route"), "path", None) or "unmatched"
-                elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-                log.info(
-                    "%s %s %d %.1f ms",
-                    scope.get("method"),
-                    route,
-                    status,
-                    elapsed_ms,
-                    extra={"ras": {"route": route, "status": status, "duration_ms": elapsed_ms}},
-                )
+            await call_noting_exchange(self.app, scope, receive, send, _log_exchange)
+
+
+def _log_exchange(exchange: Exchange) -> None:
+    elapsed_ms = round(exchange.elapsed_s * 1000, 1)
+    log.info(
+        "%s %s %d %.1f ms",
+        exchange.method,
+        exchange.route,
+        exchange.status,
+        elapsed_ms,
+        extra={"ras": {"route": exchange.route, "status": exchange.status, "duration_ms": elapsed_ms}},
+    )
