@@ -87,17 +87,25 @@ def run_scenarios(
     rows: list[dict[str, Any]] = []
     for name in names:
         log(f"[bench] {name} ({size}) ...")
-        started = time.monotonic()
+        started, load_before = time.monotonic(), os.getloadavg()[0]
         try:
             produced = scenario_runner(name)(size, repeats)
         except Exception as error:  # a benchmark run should still write what the others measured
             traceback.print_exc()
             produced = [row(f"{name}.error", None, "-", size=size, note=f"{type(error).__name__}: {error}")]
         log(f"[bench] {name} done in {time.monotonic() - started:.0f} s")
+        machine = machine_load(load_before, os.getloadavg()[0])
         for result in produced:
-            rows.append({**result, "date": result.get("date", date), "scenario": name})
+            note = "; ".join(filter(None, [result.get("note"), machine]))
+            rows.append({**result, "note": note, "date": result.get("date", date), "scenario": name})
             log(f"    {format_row(result)}")
     return rows
+
+
+def machine_load(before: float, after: float) -> str:
+    """How busy the machine was around a scenario (1-minute load average; the scenario's own load
+    included), so a figure measured beside other work is read as such."""
+    return f"load average {before:.1f} before, {after:.1f} after, on {os.cpu_count()} cores"
 
 
 def format_row(result: dict[str, Any]) -> str:

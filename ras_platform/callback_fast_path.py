@@ -8,6 +8,11 @@ the database was busy) is still unprocessed and the sensor applies it; an import
 but could not launch (Dagster down, the API killed in between) leaves its job `succeeded`, which the
 sensor's stuck-import sweep launches again. Both use `import_run_key`, and launches under a key are
 idempotent, so no import runs twice for the same inputs.
+
+The fast path is for latency, and latency only exists while the run queue has room: when as many
+runs as Dagster will run at once are already queued or under way, a run launched now would wait in
+the queue like the others, so the fast path leaves the callbacks to the sensor, whose tick puts a
+recording's callbacks of those seconds into one import run (fewer runs: less CPU per recording).
 """
 
 from __future__ import annotations
@@ -67,11 +72,15 @@ class FastPathOutcome:
     launched: list[str] = field(default_factory=list)  # run ids
     reported: int = 0  # raw materializations reported to Dagster
     left_to_sensor: list[str] = field(default_factory=list)  # what failed, for the log
+    # Why nothing was applied and everything was left to the sensor (the run queue is full, or
+    # Dagster did not answer); None when the fast path went ahead.
+    deferred: str | None = None
 
 
 class CallbackFastPath:
-    def __init__(self, lifecycle: Lifecycle, dagster: DagsterClient) -> None:
+    def __init__(self, lifecycle: Lifecycle, dagster: DagsterClient, *, max_active_runs: int) -> None:
         self.lifecycle, self.dagster = lifecycle, dagster
+        self.max_active_runs = max_active_runs
 
     def apply_after(self, delay_s: float, recording_id: str) -> FastPathOutcome:
         """`apply` once `delay_s` has passed: the first of a recording's callbacks to get there
@@ -82,7 +91,12 @@ class CallbackFastPath:
 
     def apply(self, recording_id: str) -> FastPathOutcome:
         """Apply the recording's unprocessed callbacks, launch the imports they made ready, then
-        report the raw outputs delivered (after the launch: the run is what a client waits for)."""
+        report the raw outputs delivered (after the launch: the run is what a client waits for).
+        With the run queue full, or Dagster not answering, it leaves them all to the sensor."""
+        deferred = self.reason_to_defer()
+        if deferred:
+            log.info("callback fast path of %s left to the sensor: %s", recording_id, deferred)
+            return FastPathOutcome(deferred=deferred)
         plan = self.lifecycle.process_inbox(limit=CALLBACKS_PER_CALL, recording_id=recording_id)
         outcome = FastPathOutcome(applied=plan.applied)
         store = self.lifecycle.store
@@ -118,3 +132,14 @@ class CallbackFastPath:
                 "callback fast path of %s left to the sensor: %s", recording_id, outcome.left_to_sensor
             )
         return outcome
+
+    def reason_to_defer(self) -> str | None:
+        """Why the sensor, not this path, should apply the callbacks now; None to go ahead."""
+        try:
+            active = len(self.dagster.active_run_ids(limit=self.max_active_runs))
+        except (httpx.HTTPError, DagsterError) as error:
+            # No launch could succeed; the sensor applies and requests alike once Dagster is back.
+            return f"Dagster did not answer: {error!r}"
+        if active >= self.max_active_runs:
+            return f"run queue full ({active} runs queued or under way)"
+        return None

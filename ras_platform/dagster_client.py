@@ -52,8 +52,8 @@ mutation LaunchRun($params: ExecutionParams!) {
 }"""
 
 _RUNS_BY_TAG = """
-query Runs($filter: RunsFilter!) {
-  runsOrError(filter: $filter) { __typename ... on Runs { results { runId status } } }
+query Runs($filter: RunsFilter!, $limit: Int) {
+  runsOrError(filter: $filter, limit: $limit) { __typename ... on Runs { results { runId status } } }
 }"""
 
 _LOCATION_STATUS = """
@@ -165,12 +165,14 @@ class DagsterClient:
         if answer.status_code != 200:
             raise DagsterError(f"report_asset_materialization answered {answer.status_code}: {answer.text}")
 
-    def active_run_ids(self, tag_key: str | None = None, tag_value: str | None = None) -> list[str]:
-        """Runs queued or under way: those tagged `tag_key=tag_value`, or all of them."""
+    def active_run_ids(
+        self, tag_key: str | None = None, tag_value: str | None = None, *, limit: int | None = None
+    ) -> list[str]:
+        """Runs queued or under way: those tagged `tag_key=tag_value`, or all of them (at most `limit`)."""
         run_filter: dict[str, Any] = {"statuses": ACTIVE_RUN_STATUSES}
         if tag_key is not None:
             run_filter["tags"] = [{"key": tag_key, "value": tag_value}]
-        result = self._query(_RUNS_BY_TAG, {"filter": run_filter})["runsOrError"]
+        result = self._query(_RUNS_BY_TAG, {"filter": run_filter, "limit": limit})["runsOrError"]
         return [run["runId"] for run in result.get("results", [])]
 
     def launch_backfill(

@@ -77,7 +77,9 @@ class Platform:
 
     @cached_property
     def callback_fast_path(self) -> CallbackFastPath:
-        return CallbackFastPath(self.lifecycle, self.dagster)
+        return CallbackFastPath(
+            self.lifecycle, self.dagster, max_active_runs=self.settings.callback_fast_path_max_active_runs
+        )
 
 
 def platform_for(overrides: Mapping[str, str] | None = None) -> Platform:

@@ -29,7 +29,7 @@ import yaml
 
 from ras_platform.dagster_client import DagsterClient, DagsterError
 from ras_platform.logs import dagster_python_logs
-from ras_platform.settings import Settings
+from ras_platform.settings import EMBEDDED_MAX_CONCURRENT_RUNS, Settings
 
 BIN = Path(sys.executable).parent
 
@@ -46,7 +46,7 @@ def embedded_dagster_yaml(storage_postgres_url: str | None = None) -> dict:
     config: dict = {
         "telemetry": {"enabled": False},
         "run_queue": {
-            "max_concurrent_runs": 6,
+            "max_concurrent_runs": EMBEDDED_MAX_CONCURRENT_RUNS,
             "dequeue_interval_seconds": 1,
             "tag_concurrency_limits": [{"key": "ras/kind", "value": "ema-trigger", "limit": 1}],
         },

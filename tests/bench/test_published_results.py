@@ -32,3 +32,5 @@ def test_the_import_scenario_runs_through_the_harness() -> None:
     assert {"import.full_match_s", "import.ratio_to_pyarrow", "import.peak_rss_mb"} <= set(by_metric), lines
     assert all(r["value"] > 0 and r["reference"] > 0 and r["met"] is not None for r in by_metric.values())
     assert by_metric["import.ratio_to_pyarrow"]["value"] == by_metric["import.full_match_s"]["ratio"]
+    # Every row says how busy the machine was while it was measured.
+    assert all("load average" in r["note"] for r in by_metric.values())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from dagster import AssetKey, DagsterRunStatus, RunsFilter, build_sensor_context, instance_for_test
@@ -53,6 +54,7 @@ WAVE_RAWS = ("player-tracking", "match-momentum", "physical-metrics", "ball-trac
 class Dagster:
     platform: Platform
     client: DagsterClient
+    url: str
 
     def import_runs(self) -> list:
         return self.platform.instance.get_runs(RunsFilter(job_name="import_processed"))
@@ -81,9 +83,10 @@ def dagster(tmp_path: Path) -> Iterator[Dagster]:
         thread.start()
         while not server.started:
             time.sleep(0.05)
-        client = DagsterClient(f"http://127.0.0.1:{port}", "ras")
+        url = f"http://127.0.0.1:{port}"
+        client = DagsterClient(url, "ras")
         try:
-            yield Dagster(Platform(instance, store, objects, recording, resources), client)
+            yield Dagster(Platform(instance, store, objects, recording, resources), client, url)
         finally:
             client.close()
             server.should_exit = True
@@ -104,8 +107,17 @@ def deliver_wave(platform: Platform) -> None:
         )  # fmt: skip
 
 
-def fast_path(platform: Platform, client: DagsterClient) -> CallbackFastPath:
-    return CallbackFastPath(lifecycle_for(platform.store, platform.objects), client)
+def fast_path(platform: Platform, client: DagsterClient, max_active_runs: int = 6) -> CallbackFastPath:
+    return CallbackFastPath(
+        lifecycle_for(platform.store, platform.objects), client, max_active_runs=max_active_runs
+    )
+
+
+class LaunchFails(DagsterClient):
+    """Dagster answers queries, then is gone when the run is launched (a restart in between)."""
+
+    def launch_partition_run(self, *args: object, **kwargs: object) -> str:
+        raise httpx.ConnectError("connection refused")
 
 
 def tick(platform: Platform):
@@ -163,13 +175,46 @@ def test_the_sensor_applies_what_the_api_never_did(dagster: Dagster) -> None:
     assert len(result.asset_events) == len(WAVE_RAWS)
 
 
-def test_an_import_the_fast_path_could_not_launch_is_launched_by_the_sensor(dagster: Dagster) -> None:
-    """Dagster was down (or the API died) between applying the callbacks and launching the run."""
+def test_with_dagster_down_the_fast_path_leaves_everything_to_the_sensor(dagster: Dagster) -> None:
     platform = dagster.platform
     deliver_wave(platform)
     down = DagsterClient(UNREACHABLE, "ras", timeout_s=2)
 
     outcome = fast_path(platform, down).apply(platform.recording_id)
+
+    assert outcome.applied == 0 and outcome.launched == [] and "did not answer" in (outcome.deferred or "")
+    assert platform.store.pending_callbacks(limit=10, recording_id=platform.recording_id)
+    [request] = tick(platform).run_requests
+    assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
+
+
+def test_with_the_run_queue_full_the_sensor_groups_the_callbacks(dagster: Dagster) -> None:
+    """A run launched into a full queue would only wait there: the fast path leaves each callback of
+    the wave to the sensor, whose tick imports them all in one run instead of one run each."""
+    platform = dagster.platform
+    deliver_wave(platform)
+    dagster.client.launch_partition_run(
+        "import_processed", platform.recording_id, assets=[["events"]], run_key="another run"
+    )
+    path = fast_path(platform, dagster.client, max_active_runs=1)
+
+    outcomes = [path.apply(platform.recording_id) for _ in WAVE]
+
+    assert all(o.applied == 0 and "run queue full (1 runs" in (o.deferred or "") for o in outcomes)
+    assert len(dagster.import_runs()) == 1, "the fast path launched nothing"
+    [request] = tick(platform).run_requests
+    assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
+    for job in WAVE:
+        assert platform.state(job) is JobState.SUCCEEDED
+
+
+def test_an_import_the_fast_path_could_not_launch_is_launched_by_the_sensor(dagster: Dagster) -> None:
+    """Dagster went away (or the API died) between applying the callbacks and launching the run."""
+    platform = dagster.platform
+    deliver_wave(platform)
+    flaky = LaunchFails(dagster.url, "ras", timeout_s=2)
+
+    outcome = fast_path(platform, flaky).apply(platform.recording_id)
 
     assert outcome.applied == 2 and outcome.launched == [] and outcome.left_to_sensor
     assert dagster.import_runs() == []
