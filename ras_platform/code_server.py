@@ -29,6 +29,7 @@ from collections.abc import Sequence
 # client of the EMA trigger are imported here once; forked workers share their pages. The code
 # location keeps importing them lazily, so processes that never run an import stay light.
 RUN_WORKER_PRELOAD = (
+    "ras_platform.dagster_tuning",  # applied on import: each worker's storage checks, answered once
     "dagster._grpc.impl",
     "dagster._core.execution.api",
     "dagster._core.storage.base_storage",
@@ -75,6 +76,8 @@ def use_forked_run_workers(preload: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     module = code_location_module(args)
+    import ras_platform.dagster_tuning  # noqa: F401  (applied on import, for the server's own storage)
+
     use_forked_run_workers([*RUN_WORKER_PRELOAD, *([module] if module else [])])
     from dagster._cli import main as dagster_main
 

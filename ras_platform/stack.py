@@ -32,6 +32,8 @@ from ras_platform.logs import dagster_python_logs
 from ras_platform.settings import EMBEDDED_MAX_CONCURRENT_RUNS, Settings
 
 BIN = Path(sys.executable).parent
+# Dagster's webserver and daemon commands with ras_platform.dagster_tuning applied.
+DAGSTER_PROCESS = [sys.executable, "-m", "ras_platform.dagster_process"]
 
 
 def free_port() -> int:
@@ -217,7 +219,8 @@ class Stack:
             ProcessSpec(
                 "webserver",
                 [
-                    str(BIN / "dagster-webserver"),
+                    *DAGSTER_PROCESS,
+                    "webserver",
                     "-w",
                     workspace,
                     "-h",
@@ -230,7 +233,7 @@ class Stack:
                 f"{self.dagster_url}/server_info",
             ),
             ProcessSpec(
-                "daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace, "--log-format", "json"], None
+                "daemon", [*DAGSTER_PROCESS, "daemon", "run", "-w", workspace, "--log-format", "json"], None
             ),
         ]
 

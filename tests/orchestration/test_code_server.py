@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from ras_platform import dagster_process
 from ras_platform.code_server import RUN_WORKER_PRELOAD, code_location_module, forkserver_context
 from ras_platform.stack import Stack
 
@@ -54,3 +57,46 @@ def test_a_worker_forked_after_the_preload_does_an_imports_work(tmp_path: Path) 
     worker.start()
     worker.join(timeout=120)
     assert worker.exitcode == 0 and out.stat().st_size > 0
+
+
+def test_the_stack_starts_the_webserver_and_the_daemon_with_the_tuning(tmp_path) -> None:
+    specs = {spec.name: spec for spec in Stack(home=tmp_path, settings_env={}).specs()}
+    assert specs["webserver"].argv[1:4] == ["-m", "ras_platform.dagster_process", "webserver"]
+    assert specs["daemon"].argv[1:5] == ["-m", "ras_platform.dagster_process", "daemon", "run"]
+
+
+def test_dagster_process_refuses_an_unknown_command(capsys) -> None:
+    assert dagster_process.main(["dev"]) == 2
+    assert "webserver,daemon" in capsys.readouterr().out
+
+
+# In a fresh interpreter, so that this test session's alembic stays as Dagster ships it.
+_INSTANCES_WITH_TUNING = """
+import sys, tempfile
+from alembic.script import ScriptDirectory
+from dagster import DagsterInstance
+from dagster._core.storage.sql import get_alembic_config
+import dagster._core.storage.event_log.sqlite.sqlite_event_log as event_log_module
+uncached_head = ScriptDirectory.from_config(get_alembic_config(event_log_module.__file__)).get_current_head()
+import ras_platform.dagster_tuning as tuning
+counts = []
+for _ in range(3):  # what each run worker does: build its instance, which checks every storage's revision
+    with tempfile.TemporaryDirectory() as home, DagsterInstance.local_temp(home) as instance:
+        instance.get_runs(limit=1)
+        instance.event_log_storage.get_logs_for_run("no-such-run")
+    counts.append(tuning.cached_script_directories())
+cached = ScriptDirectory.from_config(get_alembic_config(event_log_module.__file__))
+assert cached is ScriptDirectory.from_config(get_alembic_config(event_log_module.__file__))
+assert cached.get_current_head() == uncached_head, (cached.get_current_head(), uncached_head)
+print(*counts)
+"""
+
+
+def test_dagster_storages_read_alembics_migration_scripts_once_per_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _INSTANCES_WITH_TUNING], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    # One per storage kind (runs, event log, schedules: each has its own alembic.ini), built by the
+    # first instance; the next two instances build none.
+    assert done.stdout.split() == ["3", "3", "3"]
