@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -115,18 +116,49 @@ def read_tracking_window(
     `metadata`, the file's parsed footer, saves parsing it again (a reader serving many windows of
     one file keeps it).
     """
-    parquet = pq.ParquetFile(path, metadata=metadata)
+    metadata = metadata if metadata is not None else pq.read_metadata(path)
+    # String columns written as dictionaries are decoded as dictionaries (a 25k-row group holds a
+    # handful of distinct values) and turned into plain strings only for the rows kept: a third of
+    # a cold window's decoding was `team_side` strings it then dropped.
+    dictionaries = [name for name in DICTIONARY_COLUMNS if name in metadata.schema.names]
+    parquet = pq.ParquetFile(path, metadata=metadata, read_dictionary=dictionaries)
     groups = row_groups_in_window(parquet, start_s, end_s)
     wanted = list(columns) if columns is not None else parquet.schema_arrow.names
     # Filter columns are read even when not asked for, then dropped.
     needed = list(dict.fromkeys([*wanted, *_filter_columns(period, team_side, jersey_number)]))
     table = parquet.read_row_groups(groups, columns=needed) if groups else parquet.schema_arrow.empty_table()
+    table = _time_window(table, start_s, end_s)
+    mask = None
     # Compute kernels, not a dataset expression: the expression goes through Acero, 6x slower here.
-    mask = pc.and_(pc.greater_equal(table["t"], start_s), pc.less(table["t"], end_s))
     for name, value in (("period", period), ("team_side", team_side), ("jersey_number", jersey_number)):
         if value is not None:
-            mask = pc.and_(mask, pc.equal(table[name], value))
-    return table.filter(mask).select(wanted)
+            equal = pc.equal(table[name], value)
+            mask = equal if mask is None else pc.and_(mask, equal)
+    if mask is not None:
+        table = table.filter(mask)
+    return _undictionary(table.select(wanted))
+
+
+def _time_window(table: pa.Table, start_s: float, end_s: float) -> pa.Table:
+    """The rows with start_s <= t < end_s. Processed tracking is sorted by `t` (the importer writes
+    it so), which makes the window a zero-copy slice; a file that is not sorted is filtered."""
+    t = table["t"]
+    if t.null_count == 0:
+        times = t.to_numpy()
+        if times.size < 2 or bool((times[1:] >= times[:-1]).all()):
+            first, end = np.searchsorted(times, [start_s, end_s], side="left")
+            return table.slice(int(first), int(end - first))
+    return table.filter(pc.and_(pc.greater_equal(t, start_s), pc.less(t, end_s)))
+
+
+def _undictionary(table: pa.Table) -> pa.Table:
+    """Dictionary columns back to their value type: readers see the types the file was written with."""
+    fields = [
+        pa.field(f.name, f.type.value_type, f.nullable, f.metadata) if pa.types.is_dictionary(f.type) else f
+        for f in table.schema
+    ]
+    schema = pa.schema(fields, metadata=table.schema.metadata)
+    return table if schema.equals(table.schema) else table.cast(schema)
 
 
 def _filter_columns(period: int | None, team_side: str | None, jersey_number: int | None) -> list[str]:

@@ -70,6 +70,25 @@ def test_window_filters_and_column_projection(tmp_path: Path) -> None:
     assert read_tracking_window(path, 100.0, 110.0).num_rows == 0
 
 
+def test_window_of_a_file_not_sorted_by_time_is_filtered(tmp_path: Path) -> None:
+    # Sorted files are sliced by binary search; one that is not must give the same rows.
+    rows = _full_match_slice(minutes=0.5)
+    path = tmp_path / "shuffled.parquet"
+    write_parquet(arrow_table(rows.sample(fraction=1.0, shuffle=True, seed=7)), path, {})
+    window = read_tracking_window(path, 10.0, 12.0, team_side="home")
+    expected = rows.filter((pl.col("t") >= 10.0) & (pl.col("t") < 12.0) & (pl.col("team_side") == "home"))
+    assert window.num_rows == expected.height == 50 * 11
+    assert sorted(window.column("t").to_pylist()) == expected.get_column("t").to_list()
+
+
+def test_window_keeps_the_written_types(tmp_path: Path) -> None:
+    # `team_side` is decoded as a dictionary for speed; readers still get the written `string`.
+    path = tmp_path / "player_tracking.parquet"
+    write_parquet(arrow_table(_full_match_slice(minutes=0.5)), path, {})
+    assert read_tracking_window(path, 1.0, 2.0).schema.equals(pq.read_schema(path))
+    assert read_tracking_window(path, 99.0, 100.0).schema.equals(pq.read_schema(path))
+
+
 def test_processed_types_and_metadata_survive_a_round_trip(
     tmp_path: Path, recording: RecordingMetadata
 ) -> None:
