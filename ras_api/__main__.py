@@ -2,6 +2,9 @@
 
 A cold delivery request is CPU work (parquet decoding, encoding, compression) done while holding
 Python's GIL, so one process serves one core; `RAS_API_WORKERS` sets the count (settings.py).
+uvicorn runs on uvloop with the httptools parser (both dependencies), and without its access log:
+the request log (request_log.py) writes one line per request already, naming the route template
+where uvicorn's line would name the raw path, which holds recording ids.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             workers=workers,
             log_level=args.log_level,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
             proxy_headers=args.proxy_headers,
             forwarded_allow_ips=args.forwarded_allow_ips,
         )
