@@ -200,7 +200,7 @@ def _json_chunks(head: dict[str, Any], source: Source, window: Window) -> Iterat
     for table in _window_tables(source, window):
         frames = transforms.tracking_frames_json(table, window.side, window.jersey)[1:-1]
         if frames:
-            yield (b"" if first else b",") + frames.encode()
+            yield (b"" if first else b",") + frames
             first = False
     yield b"]}"
 
