@@ -153,12 +153,11 @@ def _time_window(table: pa.Table, start_s: float, end_s: float) -> pa.Table:
 
 def _undictionary(table: pa.Table) -> pa.Table:
     """Dictionary columns back to their value type: readers see the types the file was written with."""
-    fields = [
-        pa.field(f.name, f.type.value_type, f.nullable, f.metadata) if pa.types.is_dictionary(f.type) else f
-        for f in table.schema
-    ]
-    schema = pa.schema(fields, metadata=table.schema.metadata)
-    return table if schema.equals(table.schema) else table.cast(schema)
+    for index, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            plain = table.column(index).cast(field.type.value_type)
+            table = table.set_column(index, field.with_type(field.type.value_type), plain)
+    return table
 
 
 def _filter_columns(period: int | None, team_side: str | None, jersey_number: int | None) -> list[str]:
