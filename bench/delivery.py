@@ -359,7 +359,8 @@ def measure(size: str, root: Path) -> list[dict[str, Any]]:
         "delivery.rps_16": f"the 16 clients run on the same machine: they took "
         f"{cold_load.client_cpu_ms:.1f} CPU-ms per request beside the server's "
         f"{cold_load.server_cpu_ms:.1f}, so {os.cpu_count()} idle cores would serve them at most "
-        f"{shared_bound:.0f} req/s",
+        f"{shared_bound:.0f} req/s. Where the server's CPU goes: bench/README.md, 'Where a cold "
+        "window's CPU goes'",
         "delivery.rps_16_columnar": "Accept: application/vnd.ras.columnar+json, distinct windows",
         "delivery.rps_16_arrow": "Accept: application/vnd.apache.arrow.stream, distinct windows",
         "delivery.rps_16_br": "default JSON, Accept-Encoding: br (quality 1), distinct windows, decoded",
