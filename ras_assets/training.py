@@ -260,7 +260,9 @@ def _cut_recording(
         document = tc.manifest(recording_id, settings, [*entries, *rejected])
         objects.put_bytes(key, json.dumps(document, indent=1).encode())
 
-    options = CutOptions(ffmpeg.clip_timeout_s, ffmpeg.max_parallel, ffmpeg.executable or None)
+    options = CutOptions(
+        ffmpeg.clip_timeout_s, ffmpeg.max_parallel, ffmpeg.executable or None, settings.min_duration_s
+    )
     with tempfile.TemporaryDirectory(prefix="ras-training-clips-") as tmp:
         entries, sources = cut_recording_clips(
             objects, recording_id, plan.clips, previous, Path(tmp), options, on_angle_done=write_manifest

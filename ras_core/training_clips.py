@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ras_core.formats._json import validate
@@ -207,6 +207,21 @@ def plan_clips(recording: RecordingMetadata, moments: Iterable[Moment], settings
             text = prompt(moment, recording)
             clips.append(PlannedClip(cid, angle_index, uri, moment, window[0], window[1], text))
     return ClipPlan(tuple(clips), tuple(rejected))
+
+
+def fit_to_video(clip: PlannedClip, video_s: float, min_duration_s: float) -> PlannedClip | str:
+    """The clip with its window clamped to its own angle's video (`video_s` long, as probed), or why
+    there is nothing to cut: an angle may start late or stop early, so the recording's duration,
+    which `plan_clips` clamps to, does not bound every angle."""
+    if clip.end_s <= video_s:
+        return clip
+    angle = f"angle {clip.angle_index}'s video ends at {video_s:g} s"
+    if clip.start_s >= video_s:
+        return f"window {clip.start_s:g}..{clip.end_s:g} s lies past the end: {angle}"
+    end_s = round(video_s, 3)
+    if end_s - clip.start_s < min_duration_s:
+        return f"window {clip.start_s:g}..{clip.end_s:g} s: {angle}, leaving less than {min_duration_s:g} s"
+    return replace(clip, end_s=end_s)
 
 
 def match_minute(time_s: float, period_id: int, periods: Sequence[Period]) -> int:

@@ -1,8 +1,9 @@
 """Cutting a recording's training clips: each source video fetched once, its clips cut in parallel.
 
 The media team's pipeline fetched a source per clip; here each camera angle is fetched from the
-object store once (or read in place from the local store), every clip of that angle is cut from the
-local copy, the copy is removed, and the next angle follows. Clips whose fingerprint (source version,
+object store once (or read in place from the local store), its length probed, every clip of that
+angle cut from the local copy (windows clamped to that angle's own length) while the next angle is
+fetched, and the copy removed. Clips whose fingerprint (source version,
 window, encoding) matches the previous manifest and whose file exists are kept, not cut again; an
 angle with nothing to cut is not fetched at all. A clip that fails is reported with its reason and
 the rest go on (partial success); deciding whether that is acceptable is the caller's.
@@ -13,15 +14,15 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ras_core import training_clips as tc
 from ras_core.training_clips import PlannedClip
-from ras_platform.ffmpeg import DEFAULT_TIMEOUT_S, FfmpegError, cut_clip
+from ras_platform.ffmpeg import DEFAULT_TIMEOUT_S, FfmpegError, cut_clip, probe_duration
 from ras_platform.object_store import InvalidObjectKey, ObjectStore, validate_key
 
 
@@ -34,6 +35,8 @@ class CutOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S  # per clip
     max_parallel: int = 0  # clips cut at once; 0 = one per core
     ffmpeg_executable: str | None = None  # None = the bundled binary
+    # A window that its angle's video cuts shorter than this is not cut (`ClipSettings.min_duration_s`).
+    min_duration_s: float = 1.0
 
     @property
     def workers(self) -> int:
@@ -90,6 +93,19 @@ class SourceRun:
     version: str | None = None
     kept: int = 0  # clips of an earlier run still current
     attempted: int = 0  # clips this run tried to cut
+    duration_s: float | None = None  # the video's length, probed once fetched
+
+
+@dataclass
+class _Angle:
+    """One angle's plan for this run: what is kept, what to cut, and where its source is."""
+
+    source: SourceRun
+    clips: list[PlannedClip]
+    key: str | None = None
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    to_cut: list[tuple[PlannedClip, str]] = field(default_factory=list)  # (clip, fingerprint)
+    failed: list[dict[str, Any]] = field(default_factory=list)
 
 
 def cut_recording_clips(
@@ -106,75 +122,116 @@ def cut_recording_clips(
 
     `previous` maps clip id → its entry in the last manifest (`training_clips.reusable_entries`).
     `on_angle_done` gets the entries so far after each angle, so a crash loses one angle's work.
+    The next angle's source is fetched while this one's clips are cut (fetching waits on the
+    network, cutting on the cores), so at most two local copies exist at once.
     """
     existing = {info.key for info in objects.list(clips_prefix(recording_id))}
-    entries: list[dict[str, Any]] = []
-    sources: list[SourceRun] = []
     by_angle: dict[int, list[PlannedClip]] = {}
     for clip in clips:
         by_angle.setdefault(clip.angle_index, []).append(clip)
-    for angle_index, angle_clips in sorted(by_angle.items()):
-        source = SourceRun(angle_index, angle_clips[0].source_uri)
-        sources.append(source)
-        entries += _cut_angle(
-            objects, recording_id, angle_clips, previous, existing, workdir, options, source
-        )
-        if on_angle_done is not None:
-            on_angle_done(list(entries))
-    return entries, sources
+    angles = [
+        _plan_angle(objects, recording_id, index, angle_clips, previous, existing)
+        for index, angle_clips in sorted(by_angle.items())
+    ]
+    to_fetch = [angle for angle in angles if angle.to_cut]
+    entries: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=1) as fetcher:
+        fetches = {}
+        if to_fetch:
+            fetches[to_fetch[0].source.angle_index] = fetcher.submit(
+                _fetch_angle, objects, to_fetch[0], workdir
+            )
+        for angle in angles:
+            index = angle.source.angle_index
+            if index in fetches:
+                later = [a for a in to_fetch if a.source.angle_index > index]
+                if later:  # fetch the next angle while this one is cut
+                    nxt = later[0]
+                    fetches[nxt.source.angle_index] = fetcher.submit(_fetch_angle, objects, nxt, workdir)
+                entries += _cut_angle(objects, recording_id, angle, fetches.pop(index), workdir, options)
+            else:
+                entries += angle.kept + angle.failed
+            if on_angle_done is not None:
+                on_angle_done(list(entries))
+    return entries, [angle.source for angle in angles]
 
 
-def _cut_angle(
+def _plan_angle(
     objects: ObjectStore,
     recording_id: str,
+    angle_index: int,
     clips: list[PlannedClip],
     previous: dict[str, dict[str, Any]],
     existing: set[str],
-    workdir: Path,
-    options: CutOptions,
-    source: SourceRun,
-) -> list[dict[str, Any]]:
+) -> _Angle:
+    angle = _Angle(SourceRun(angle_index, clips[0].source_uri), clips)
     try:
-        key = video_key(objects, source.uri)
+        key = video_key(objects, angle.source.uri)
         info = objects.stat(key)
         if info is None:
-            raise UnreadableVideo(f"video {source.uri} does not exist")
+            raise UnreadableVideo(f"video {angle.source.uri} does not exist")
     except UnreadableVideo as error:
-        return [tc.manifest_entry(clip, state="failed", reason=str(error)) for clip in clips]
-    source.version = info.etag
-    kept, to_cut = [], []
+        angle.failed = [tc.manifest_entry(clip, state="failed", reason=str(error)) for clip in clips]
+        return angle
+    angle.key, angle.source.version = key, info.etag
     for clip in clips:
         fingerprint = tc.clip_fingerprint(clip, info.etag)
         before = previous.get(clip.clip_id)
         target = clip_key(recording_id, clip.clip_id)
         if before and before.get("fingerprint") == fingerprint and target in existing:
-            kept.append(before)
+            angle.kept.append(before)
         else:
-            to_cut.append((clip, fingerprint))
-    source.kept, source.attempted = len(kept), len(to_cut)
-    if not to_cut:
-        return kept
-    angle_dir = workdir / f"angle-{source.angle_index}"
+            angle.to_cut.append((clip, fingerprint))
+    angle.source.kept, angle.source.attempted = len(angle.kept), len(angle.to_cut)
+    return angle
+
+
+def _fetch_angle(objects: ObjectStore, angle: _Angle, workdir: Path) -> Path:
+    """The local store's file itself; otherwise one download into the angle's folder."""
+    assert angle.key is not None
+    folder = workdir / f"angle-{angle.source.angle_index}"
+    return objects.local_path(angle.key) or objects.download(
+        angle.key, folder / "source" / Path(angle.key).name
+    )
+
+
+def _cut_angle(
+    objects: ObjectStore,
+    recording_id: str,
+    angle: _Angle,
+    fetch: Future[Path],
+    workdir: Path,
+    options: CutOptions,
+) -> list[dict[str, Any]]:
+    source, angle_dir = angle.source, workdir / f"angle-{angle.source.angle_index}"
     try:
-        local = _fetch(objects, key, angle_dir)
-        source.fetched = True
-    except Exception as error:  # any read failure fails this angle's clips, not the others
-        reason = f"fetching {source.uri} failed: {error}"
-        return kept + [tc.manifest_entry(c, state="failed", reason=reason) for c, _ in to_cut]
-    try:
+        try:
+            local = fetch.result()
+            source.fetched = True
+        except Exception as error:  # any read failure fails this angle's clips, not the others
+            reason = f"fetching {source.uri} failed: {error}"
+            return angle.kept + [tc.manifest_entry(c, state="failed", reason=reason) for c, _ in angle.to_cut]
+        try:
+            source.duration_s = probe_duration(
+                local, timeout_s=options.timeout_s, executable=options.ffmpeg_executable
+            )
+        except FfmpegError as error:
+            reason = f"probing {source.uri} failed: {failure_reason(error)}"
+            return angle.kept + [tc.manifest_entry(c, state="failed", reason=reason) for c, _ in angle.to_cut]
+        jobs, past_end = [], []
+        for clip, fingerprint in angle.to_cut:
+            fitted = tc.fit_to_video(clip, source.duration_s, options.min_duration_s)
+            if isinstance(fitted, str):
+                past_end.append(tc.manifest_entry(clip, state="failed", reason=fitted))
+            else:
+                jobs.append((fitted, fingerprint))
         with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
             cut = pool.map(
-                lambda job: _cut_one(objects, recording_id, local, job[0], job[1], angle_dir, options),
-                to_cut,
+                lambda job: _cut_one(objects, recording_id, local, job[0], job[1], angle_dir, options), jobs
             )
-            return kept + list(cut)
+            return angle.kept + list(cut) + past_end
     finally:
         shutil.rmtree(angle_dir, ignore_errors=True)
-
-
-def _fetch(objects: ObjectStore, key: str, folder: Path) -> Path:
-    """The local store's file itself; otherwise one download into `folder`."""
-    return objects.local_path(key) or objects.download(key, folder / "source" / Path(key).name)
 
 
 def _cut_one(

@@ -193,6 +193,33 @@ def cut_clip(
     return CutClip(frames[-1], float(fps.group(1)))
 
 
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+def probe_duration(
+    video: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S, executable: str | None = None
+) -> float:
+    """The length of a local video in seconds, from its container's header (nothing is decoded)."""
+    log = run_ffmpeg(
+        ["-i", str(video), "-t", "0", "-f", "null", "-"], timeout_s=timeout_s, executable=executable
+    )
+    found = _DURATION.search(log)
+    if found is None:
+        raise FfmpegError(
+            f"{video.name} has no duration (not a video?)", args=[str(video)], stderr_tail=_tail(log)
+        )
+    hours, minutes, seconds = found.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def loop_video(segment: Path, dest: Path, *, duration_s: float, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """`segment` repeated to `duration_s`, stream-copied (no re-encoding): a long video in the time of
+    writing its bytes, with timestamps running on across the repeats."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    args = ["-y", "-stream_loop", "-1", "-i", str(segment), "-t", f"{duration_s:g}", "-c", "copy"]
+    run_ffmpeg([*args, "-movflags", "+faststart", str(dest)], timeout_s=timeout_s)
+
+
 def make_thumbnail_strip(
     video: Path,
     dest: Path,

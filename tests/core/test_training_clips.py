@@ -117,6 +117,22 @@ def test_every_moment_is_cut_from_every_angle_with_contract_clip_ids() -> None:
     assert all("outside the video" in r.reason for r in plan.rejected)
 
 
+def test_a_window_is_clamped_to_its_own_angles_video_not_only_the_recordings() -> None:
+    moments = [
+        Moment(f"s{i}", "shot", t, t, 2, "home", "saved") for i, t in enumerate((3000.0, 3496.5, 3600.0))
+    ]
+    behind_goal = [c for c in tc.plan_clips(RECORDING, moments, ClipSettings()).clips if c.angle_index == 1]
+    # This angle's camera stopped at 3500 s of the 5400 s recording.
+    fitted = [tc.fit_to_video(c, 3500.0, min_duration_s=1.0) for c in behind_goal]
+
+    assert fitted[0] == behind_goal[0]  # inside the angle: unchanged
+    assert isinstance(fitted[1], tc.PlannedClip)
+    assert (fitted[1].start_s, fitted[1].end_s) == (3488.5, 3500.0)
+    assert fitted[2] == "window 3592..3604 s lies past the end: angle 1's video ends at 3500 s"
+    too_short = tc.fit_to_video(replace(behind_goal[1], start_s=3499.5), 3500.0, min_duration_s=1.0)
+    assert too_short == "window 3499.5..3500.5 s: angle 1's video ends at 3500 s, leaving less than 1 s"
+
+
 def test_ids_that_would_not_fit_an_object_key_become_a_stable_digest() -> None:
     assert tc.safe_moment_id("shot-007") == "shot-007"
     odd = tc.safe_moment_id("shot 7/a")

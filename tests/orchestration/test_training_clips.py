@@ -99,12 +99,15 @@ class Clips:
             "object_store": CountingObjectStoreResource(settings=settings),
         }
 
-    def add_recording(self, recording_id: str, shots: list[dict] = SHOTS) -> RecordingMetadata:
+    def add_recording(
+        self, recording_id: str, shots: list[dict] = SHOTS, *, wide_duration_s: float = DURATION_S
+    ) -> RecordingMetadata:
         """A recording with two camera angles (one named by key, one by file:// URI), its videos,
-        processed events and shots, and its training-clips job due."""
+        processed events and shots, and its training-clips job due. The wide angle's video may stop
+        before the recording ends (`wide_duration_s`)."""
         main, wide = f"videos/{recording_id}/main.mp4", f"videos/{recording_id}/wide.mp4"
-        for key in (main, wide):
-            make_test_video(self.objects.path_of(key), duration_s=DURATION_S, width=160, height=90, fps=FPS)
+        for key, duration_s in ((main, DURATION_S), (wide, wide_duration_s)):
+            make_test_video(self.objects.path_of(key), duration_s=duration_s, width=160, height=90, fps=FPS)
         recording = RecordingMetadata(
             recording_id=recording_id,
             fps=FPS,
@@ -268,6 +271,36 @@ def test_a_bad_window_is_reported_and_the_rest_still_count(clips: Clips) -> None
     assert [e["clip_id"] for e in late] == ["rec-a-shot-late-0", "rec-a-shot-late-1"]
     assert all(e["state"] == "failed" and "outside the video" in e["reason"] for e in late)
     assert clips.metadata()["clips_cut"] == 8
+
+
+def test_an_angle_shorter_than_the_recording_clamps_its_own_windows(clips: Clips) -> None:
+    # The wide camera stopped at 60 s of the 90 s recording.
+    clips.add_recording("rec-a", wide_duration_s=60.0)
+
+    result = clips.cut("rec-a")
+
+    assert result.success  # 1 of 8 failed: within the allowed share, a warning
+    entries = {e["clip_id"]: e for e in clips.manifest("rec-a")["clips"]}
+    # Past the wide angle's end: listed as failed with the reason, and not cut.
+    late = entries["rec-a-ev-4-1"]
+    assert late["state"] == "failed" and late["key"] is None
+    assert late["reason"] == "window 80..90 s lies past the end: angle 1's video ends at 60 s"
+    assert not clips.objects.exists("processed/training_clips/rec-a/clips/rec-a-ev-4-1.mp4")
+    # Across the wide angle's end: cut up to it, and as long as the manifest says, within a frame.
+    across = entries["rec-a-shot-003-1"]
+    assert (across["state"], across["start_s"], across["end_s"]) == ("cut", 54.5, 60.0)
+    # The main angle is as long as the recording: its windows are the recording's.
+    assert (entries["rec-a-ev-4-0"]["start_s"], entries["rec-a-ev-4-0"]["end_s"]) == WINDOWS["ev-4"]
+    for clip_id in ("rec-a-shot-003-1", "rec-a-shot-003-0", "rec-a-ev-4-0"):
+        entry = entries[clip_id]
+        path = clips.objects.path_of(entry["key"])
+        frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+        assert abs(frames - (entry["end_s"] - entry["start_s"]) * FPS) <= 1, clip_id
+    meta = clips.metadata()
+    assert (meta["clips_cut"], meta["clips_failed"], meta["sources_fetched"]) == (7, 1, 2)
+    assert meta["failures"] == [{"clip_id": "rec-a-ev-4-1", "reason": late["reason"]}]
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed and check.severity is AssetCheckSeverity.WARN
 
 
 def test_a_rerun_cuts_only_clips_that_are_missing_or_whose_inputs_changed(clips: Clips) -> None:
