@@ -319,10 +319,17 @@ def manifest(recording_id: str, settings: ClipSettings, entries: Iterable[dict[s
 
 
 def reusable_entries(previous: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Cut clips of an earlier manifest by id; the caller re-cuts any whose fingerprint differs."""
+    """Settled clips of an earlier manifest by id: cut ones, and failed ones that carry a fingerprint
+    (their source itself rules them out: a window past the end of its angle's video, which the same
+    source version gives again). The caller redoes any whose fingerprint differs; other failures
+    (ffmpeg errors, timeouts, a missing source) carry none and are tried again."""
     if not previous or previous.get("manifest_version") != MANIFEST_VERSION:
         return {}
-    return {e["clip_id"]: e for e in previous.get("clips", []) if e.get("state") == "cut"}
+    return {
+        e["clip_id"]: e
+        for e in previous.get("clips", [])
+        if e.get("state") == "cut" or (e.get("state") == "failed" and e.get("fingerprint"))
+    }
 
 
 def dataset_line(video_uri: str, text_prompt: str) -> str:

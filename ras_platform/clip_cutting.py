@@ -178,7 +178,12 @@ def _plan_angle(
         fingerprint = tc.clip_fingerprint(clip, info.etag)
         before = previous.get(clip.clip_id)
         target = clip_key(recording_id, clip.clip_id)
-        if before and before.get("fingerprint") == fingerprint and target in existing:
+        # A settled failure (past its angle's end) has no file and needs none.
+        if (
+            before is not None
+            and before.get("fingerprint") == fingerprint
+            and (target in existing or before["state"] == "failed")
+        ):
             angle.kept.append(before)
         else:
             angle.to_cut.append((clip, fingerprint))
@@ -222,7 +227,10 @@ def _cut_angle(
         for clip, fingerprint in angle.to_cut:
             fitted = tc.fit_to_video(clip, source.duration_s, options.min_duration_s)
             if isinstance(fitted, str):
-                past_end.append(tc.manifest_entry(clip, state="failed", reason=fitted))
+                # Settled for this source version: kept as it is by a re-run, not fetched for again.
+                past_end.append(
+                    tc.manifest_entry(clip, state="failed", reason=fitted, fingerprint=fingerprint)
+                )
             else:
                 jobs.append((fitted, fingerprint))
         with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:

@@ -223,9 +223,12 @@ def test_only_cut_entries_of_a_current_manifest_are_reused() -> None:
     failed = tc.manifest_entry(
         replace(clip, clip_id="rec-1-s2-0"), state="failed", reason="ffmpeg exited with 1"
     )
-    document = tc.manifest("rec-1", ClipSettings(), [failed, cut])
+    past_end = tc.manifest_entry(
+        replace(clip, clip_id="rec-1-s3-0"), state="failed", reason="past the end", fingerprint="g"
+    )
+    document = tc.manifest("rec-1", ClipSettings(), [failed, cut, past_end])
 
-    assert [e["clip_id"] for e in document["clips"]] == ["rec-1-s1-0", "rec-1-s2-0"]
-    assert set(tc.reusable_entries(document)) == {"rec-1-s1-0"}
+    assert [e["clip_id"] for e in document["clips"]] == ["rec-1-s1-0", "rec-1-s2-0", "rec-1-s3-0"]
+    assert set(tc.reusable_entries(document)) == {"rec-1-s1-0", "rec-1-s3-0"}
     assert tc.reusable_entries({**document, "manifest_version": 0}) == {}
     assert tc.reusable_entries(None) == {}

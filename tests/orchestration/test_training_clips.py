@@ -302,6 +302,18 @@ def test_an_angle_shorter_than_the_recording_clamps_its_own_windows(clips: Clips
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and check.severity is AssetCheckSeverity.WARN
 
+    # A re-run of the same sources fetches nothing: the clip past the end is settled, not retried.
+    clips.objects.reads.clear()
+    assert clips.cut("rec-a").success
+    meta = clips.metadata()
+    assert (meta["clips_cut"], meta["clips_failed"], meta["clips_kept"], meta["sources_fetched"]) == (
+        7,
+        1,
+        8,
+        0,
+    )
+    assert clips.manifest("rec-a")["clips"] == list(entries.values())
+
 
 def test_a_rerun_cuts_only_clips_that_are_missing_or_whose_inputs_changed(clips: Clips) -> None:
     clips.add_recording("rec-a")
