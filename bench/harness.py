@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import platform
+import signal
 import sys
 import time
 import traceback
@@ -210,6 +211,10 @@ def render_markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -221,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="override each scenario's repeat count")
     parser.add_argument("--no-write", action="store_true", help="print rows only; leave the result files")
     args = parser.parse_args(argv)
+    # SIGTERM (a timeout, `kill`) unwinds like Ctrl-C: a scenario's stack then stops its processes
+    # and drops its databases instead of leaving them running, orphaned.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     size = "full" if args.full else "reduced"
     for name in args.only or list(SCENARIOS):
         rows = run_scenarios([name], size, args.repeats)

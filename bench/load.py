@@ -27,9 +27,12 @@ from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import percentile, row
+
+if TYPE_CHECKING:
+    from ras_platform.object_store import ObjectStore
 
 RESULTS_JSON = Path(__file__).resolve().parent / "results.json"
 # The full load at fewer recordings (same start window and EMA job lengths), for a machine or a
@@ -163,9 +166,22 @@ def _production(resources: ExitStack) -> tuple[dict[str, str], str]:
     return production_settings_env(database, aws, bucket=bucket, bus=bus), database
 
 
+def put_videos(objects: ObjectStore, ids: list[str], duration_s: float) -> None:
+    """The demo video of every recording, generated once and stored under each one's key."""
+    from ras_platform.demo import demo_video_key, put_demo_video
+
+    first = put_demo_video(objects, ids[0], duration_s)
+    with tempfile.TemporaryDirectory(prefix="ras-load-video-") as tmp:
+        video = Path(tmp) / "panorama.mp4"
+        objects.download(first, video)
+        for recording_id in ids[1:]:
+            objects.put_file(demo_video_key(recording_id), video)
+
+
 def run_load(spec: LoadSpec, *, profile: str = "production", home: Path | None = None) -> LoadRun:
     from bench.throughput import _start_jobs, _wait_for_daemon
     from ras_platform.demo import ApiClient, demo_metadata, wait_until_done
+    from ras_platform.object_store import build_object_store
     from ras_platform.stack import Stack
     from ras_platform.state_store import StateStore
 
@@ -188,6 +204,9 @@ def run_load(spec: LoadSpec, *, profile: str = "production", home: Path | None =
         _wait_for_daemon(stack)
         api = ApiClient(stack.api_url, stack.settings.zola_token)
         resources.callback(api.http.close)
+        # Each recording's video, before the clock starts: its training clips are cut from it (a
+        # recording whose video is missing fails its training-clips job, and so the recording).
+        put_videos(build_object_store(stack.settings), ids, spec.recording_s)
         with QueueSampler(stack.dagster_home) as queue:
             began = time.monotonic()
             for recording_id, offset in zip(ids, offsets, strict=True):
