@@ -199,6 +199,15 @@ def cut_clip(
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
+def container_duration_s(log: str) -> float | None:
+    """The input's length as `ffmpeg -i` prints it ("Duration: 00:01:30.04"), or None."""
+    found = _DURATION.search(log)
+    if found is None:
+        return None
+    hours, minutes, seconds = found.groups()
+    return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 3)
+
+
 def probe_duration(
     video: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S, executable: str | None = None
 ) -> float:
@@ -206,13 +215,12 @@ def probe_duration(
     log = run_ffmpeg(
         ["-i", str(video), "-t", "0", "-f", "null", "-"], timeout_s=timeout_s, executable=executable
     )
-    found = _DURATION.search(log)
-    if found is None:
+    duration_s = container_duration_s(log)
+    if duration_s is None:
         raise FfmpegError(
             f"{video.name} has no duration (not a video?)", args=[str(video)], stderr_tail=_tail(log)
         )
-    hours, minutes, seconds = found.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return duration_s
 
 
 def loop_video(segment: Path, dest: Path, *, duration_s: float, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:

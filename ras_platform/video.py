@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ras_core.uploads import ProbedVideo
-from ras_platform.ffmpeg import FfmpegError, run_ffmpeg
+from ras_platform.ffmpeg import FfmpegError, container_duration_s, run_ffmpeg
 
 PROBE_TIMEOUT_S = 60.0
 DEFAULT_LADDER = (360, 720)  # contracts.md: rungs above the source's height are skipped
 SEGMENT_S = 4
-_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _VIDEO_STREAM = re.compile(r"Stream #0:\d+.*?: Video: (?P<codec>\w+)(?P<rest>.*)")
 _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})[ ,]")
 _RATE = re.compile(r", (\d+(?:\.\d+)?)(k?) (fps|tbr)")
@@ -53,12 +52,11 @@ def probe_video(path: Path, *, timeout_s: float = PROBE_TIMEOUT_S) -> ProbedVide
 def parse_probe(log: str) -> ProbedVideo:
     """The probe from ffmpeg's description of its input (the part before "Stream mapping")."""
     described = log.split("Stream mapping:")[0]
-    duration, stream = _DURATION.search(described), _VIDEO_STREAM.search(described)
+    duration_s, stream = container_duration_s(described), _VIDEO_STREAM.search(described)
     if stream is None:
         raise NotAVideo("no video stream")
-    if duration is None:
+    if duration_s is None:
         raise NotAVideo("no duration: the container does not say how long the video is")
-    hours, minutes, seconds = duration.groups()
     size = _SIZE.search(stream.group("rest"))
     rates = {
         kind: float(value) * (1000 if kilo else 1)
@@ -68,7 +66,7 @@ def parse_probe(log: str) -> ProbedVideo:
     if size is None or not fps:
         raise NotAVideo(f"video stream without a frame size or rate: {stream.group(0).strip()}")
     return ProbedVideo(
-        duration_s=round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 3),
+        duration_s=duration_s,
         fps=fps,
         width=int(size.group(1)),
         height=int(size.group(2)),
