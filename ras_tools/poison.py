@@ -28,6 +28,9 @@ from sqlalchemy import insert, select
 
 from ras_platform.dead_letters import INBOX
 
+# Job states a `failed` callback is applied in (ras_core.states.decide).
+_IN_FLIGHT = ("scheduled", "starting", "running", "succeeded")
+
 # What the API must answer to each poison sent to it.
 EXPECTED = {"nul-job-id": 422, "nul-reason": 202, "huge": 413, "long-reason": 202, "nested": 422}
 KINDS = tuple(EXPECTED)
@@ -83,13 +86,18 @@ class Poisoner:
         kind = "unknown-kind"
         with self.store._engine.begin() as conn:
             if self.postgres and n % 2:
-                # The job's current EMA job: applying it reaches the change log, which refuses the NUL.
+                # The current EMA job of a job still in flight: applying `failed` to it reaches the
+                # change log, which refuses the NUL. (A completed job refuses `failed` as an illegal
+                # transition before any reason is written, so it would test nothing.)
                 row = conn.execute(
-                    select(job_states.c.job_type, job_states.c.ema_job_id).where(
-                        job_states.c.recording_id == recording_id, job_states.c.ema_job_id.is_not(None)
+                    select(job_states.c.recording_id, job_states.c.job_type, job_states.c.ema_job_id).where(
+                        job_states.c.recording_id.in_(self.recordings),
+                        job_states.c.ema_job_id.is_not(None),
+                        job_states.c.state.in_(_IN_FLIGHT),
                     )
                 ).first()
                 if row is not None:
+                    recording_id = row.recording_id
                     payload |= {
                         "job_id": row.ema_job_id,
                         "job_kind": row.job_type,
@@ -136,9 +144,7 @@ class Poisoner:
                 problems.append(f"poison acknowledged but not processed: {key}")
             elif "\x00" in json.dumps(row.payload, ensure_ascii=False):
                 problems.append(f"poison stored with a NUL: {key}")
-        letters = {
-            d.row_id: d for d in self.store.dead_letters.quarantined(source=INBOX, limit=100_000)
-        }
+        letters = {d.row_id: d for d in self.store.dead_letters.quarantined(source=INBOX, limit=100_000)}
         by_id = {r.id: r for r in rows}
         stale = 0
         for inbox_id, kind in self.injected:
@@ -146,9 +152,10 @@ class Poisoner:
             if letter is not None and letter.reason:
                 continue
             row = by_id.get(inbox_id)
-            if kind == "nul-reason" and row is not None and row.outcome == "stale":
-                # The job was retried meanwhile: a stale callback's reason is never written, so
-                # there was nothing to refuse. Processed like any stale callback.
+            if kind == "nul-reason" and row is not None and row.outcome in ("stale", "illegal"):
+                # The job was retried (stale) or completed (illegal) before the row was applied:
+                # neither writes the reason, so there was nothing to refuse. Processed like any
+                # stale or illegal callback.
                 stale += 1
                 continue
             problems.append(f"injected {kind} inbox row {inbox_id} is not quarantined with a reason")
