@@ -40,6 +40,11 @@ def has_active_run(instance: DagsterInstance, job_name: str, recording_id: str |
     )
 
 
+def active_run_count(instance: DagsterInstance, *, limit: int) -> int:
+    """Runs of any job queued or under way, counted up to `limit`."""
+    return len(instance.get_run_ids(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=limit))
+
+
 def recordings_with_active_runs(instance: DagsterInstance, job_name: str, limit: int = 1000) -> set[str]:
     """Recordings with a run of `job_name` queued or under way; bounded by the run queue, never a
     scan of all recordings (past `limit` a recording is merely not recognised as busy)."""

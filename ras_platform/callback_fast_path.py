@@ -5,14 +5,17 @@ launched through Dagster's GraphQL API, instead of waiting for `ema_callback_sen
 The API calls it after answering EMA (`ras_api/routers/callbacks.py`). The sensor stays the safety
 net and needs nothing from here: a row this path never applied (the API was killed after the 202,
 the database was busy) is still unprocessed and the sensor applies it; an import this path applied
-but could not launch (Dagster down, the API killed in between) leaves its job `succeeded`, which the
-sensor's stuck-import sweep launches again. Both use `import_run_key`, and launches under a key are
-idempotent, so no import runs twice for the same inputs.
+but could not launch (Dagster down, the API killed in between) leaves its job `succeeded` with no
+import run, which the sensor launches after `READY_IMPORT_GRACE`. The sensor launches an import
+only for a recording with no import run queued or under way, so no import runs twice for the same
+inputs.
 
-The fast path is for latency, and latency only exists while the run queue has room: when as many
-runs as Dagster will run at once are already queued or under way, a run launched now would wait in
-the queue like the others, so the fast path leaves the callbacks to the sensor, whose tick puts a
-recording's callbacks of those seconds into one import run (fewer runs: less CPU per recording).
+The fast path launches only while the run queue has room: when as many runs as Dagster will run
+at once are already queued or under way, a run launched now would only wait in the queue. It still
+applies the callbacks and reports the raw outputs (that work stays out of the sensor's tick), and
+leaves the launch to `ema_callback_sensor`, which launches each recording's waiting imports as the
+queue frees, all the recording's ready outputs in one run (fewer runs: less CPU per recording).
+When Dagster does not answer, the fast path leaves everything to the sensor.
 """
 
 from __future__ import annotations
@@ -72,8 +75,10 @@ class FastPathOutcome:
     launched: list[str] = field(default_factory=list)  # run ids
     reported: int = 0  # raw materializations reported to Dagster
     left_to_sensor: list[str] = field(default_factory=list)  # what failed, for the log
-    # Why nothing was applied and everything was left to the sensor (the run queue is full, or
-    # Dagster did not answer); None when the fast path went ahead.
+    # Imports applied but left for the sensor to launch, because the run queue is full.
+    waiting: list[str] = field(default_factory=list)
+    # Why nothing was applied and everything was left to the sensor (Dagster did not answer); None
+    # when the fast path went ahead.
     deferred: str | None = None
 
 
@@ -90,11 +95,14 @@ class CallbackFastPath:
         return self.apply(recording_id)
 
     def apply(self, recording_id: str) -> FastPathOutcome:
-        """Apply the recording's unprocessed callbacks, launch the imports they made ready, then
-        report the raw outputs delivered (after the launch: the run is what a client waits for).
-        With the run queue full, or Dagster not answering, it leaves them all to the sensor."""
-        deferred = self.reason_to_defer()
-        if deferred:
+        """Apply the recording's unprocessed callbacks, launch the imports they made ready while the
+        run queue has room, then report the raw outputs delivered (after the launch: the run is
+        what a client waits for). With Dagster not answering, it leaves them all to the sensor."""
+        try:
+            room = launch_room(self.dagster, self.max_active_runs)
+        except (httpx.HTTPError, DagsterError) as error:
+            # No launch or report could succeed; the sensor does both once Dagster is back.
+            deferred = f"Dagster did not answer: {error!r}"
             log.info("callback fast path of %s left to the sensor: %s", recording_id, deferred)
             return FastPathOutcome(deferred=deferred)
         plan = self.lifecycle.process_inbox(limit=CALLBACKS_PER_CALL, recording_id=recording_id)
@@ -102,6 +110,9 @@ class CallbackFastPath:
         store = self.lifecycle.store
         for recording, outputs in sorted(plan.imports.items()):
             if not outputs:
+                continue
+            if room <= 0:
+                outcome.waiting.append(f"{recording}: {sorted(outputs)}")
                 continue
             try:
                 run_id = self.dagster.launch_partition_run(
@@ -112,7 +123,8 @@ class CallbackFastPath:
                     run_key=import_run_key(store, recording, outputs),
                 )
                 outcome.launched.append(run_id)
-            except (httpx.HTTPError, DagsterError) as error:  # the sensor's stuck-import sweep retries
+                room -= 1
+            except (httpx.HTTPError, DagsterError) as error:  # the sensor launches it after the grace
                 outcome.left_to_sensor.append(f"import {sorted(outputs)}: {error!r}")
         for raw in plan.raw_materializations:
             try:
@@ -127,19 +139,15 @@ class CallbackFastPath:
                 # The row is applied, so the sensor will not report it: the UI misses this raw
                 # materialization (the import and the job's state are unaffected).
                 outcome.left_to_sensor.append(f"raw {raw.raw_name}: {error!r}")
+        if outcome.waiting:
+            log.info("callback fast path of %s: run queue full; waiting: %s", recording_id, outcome.waiting)
         if outcome.left_to_sensor:
             log.warning(
                 "callback fast path of %s left to the sensor: %s", recording_id, outcome.left_to_sensor
             )
         return outcome
 
-    def reason_to_defer(self) -> str | None:
-        """Why the sensor, not this path, should apply the callbacks now; None to go ahead."""
-        try:
-            active = len(self.dagster.active_run_ids(limit=self.max_active_runs))
-        except (httpx.HTTPError, DagsterError) as error:
-            # No launch could succeed; the sensor applies and requests alike once Dagster is back.
-            return f"Dagster did not answer: {error!r}"
-        if active >= self.max_active_runs:
-            return f"run queue full ({active} runs queued or under way)"
-        return None
+
+def launch_room(dagster: DagsterClient, max_active_runs: int) -> int:
+    """How many more runs the run queue takes before it is full (0 when it is)."""
+    return max(0, max_active_runs - len(dagster.active_run_ids(limit=max_active_runs)))

@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import hashlib
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ from ras_platform.state_store import InboxCallback, JobStatus, RecordingSnapshot
 DEFAULT_TRIGGER_TIMEOUT = timedelta(seconds=90)
 # A job left `succeeded` this long lost its import request; the callback sensor asks again.
 STUCK_IMPORT_AFTER = timedelta(seconds=60)
+# A job `succeeded` this long ago with no import run queued or under way is waiting for a launch:
+# the callback fast path leaves it while the run queue is full, and the callback sensor launches it
+# once the queue has room. The grace covers a fast path that applied the callback and is launching.
+READY_IMPORT_GRACE = timedelta(seconds=5)
 # Faults of the machine, not of EMA's file: an import that meets one is retried after a backoff.
 TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
 
@@ -91,6 +96,7 @@ class InboxPlan:
     deferred: int = 0
     failed: int = 0  # rows whose apply raised (counted in dead_letters)
     quarantined: int = 0  # of those, rows set aside by this tick
+    left: int = 0  # rows not tried: the call's time budget was spent
 
 
 def transient_fault(error: BaseException) -> bool:
@@ -232,11 +238,18 @@ class Lifecycle:
         )
         return self._apply(inbox.recording_id, event, inbox_id=inbox.id)
 
-    def process_inbox(self, *, limit: int = 200, recording_id: str | None = None) -> InboxPlan:
+    def process_inbox(
+        self, *, limit: int = 200, recording_id: str | None = None, budget_s: float | None = None
+    ) -> InboxPlan:
         """Apply unprocessed callbacks (of one recording, for a caller that has just stored one);
-        the plan names the raw files delivered and the imports to run, per recording."""
+        the plan names the raw files delivered and the imports to run, per recording. With
+        `budget_s`, rows still unapplied when it is spent stay for the next call."""
         plan = InboxPlan()
+        deadline = time.monotonic() + budget_s if budget_s is not None else None
         for inbox in self.store.pending_callbacks(limit=limit, recording_id=recording_id):
+            if deadline is not None and time.monotonic() >= deadline:
+                plan.left += 1
+                continue
             # A row that cannot be applied is counted and, after a few ticks, quarantined; the loop
             # goes on (ras_platform/dead_letters.py).
             outcome = self.store.dead_letters.isolate(

@@ -62,12 +62,12 @@ class Settings(BaseSettings):
     # together (a wave of EMA jobs finishing at once) share one import run; the sensor grouped them
     # per 5-s tick. Each second here is a second more from callback to import run.
     callback_fast_path_delay_s: float = 0.5
-    # The fast path launches only while fewer Dagster runs than this are queued or under way: past
-    # it the run queue is full, a run launched now would wait there anyway, and leaving the callback
-    # to the sensor lets its tick put the recording's callbacks of that time into one run instead of
-    # one run each (bench `throughput`: runs per recording). Set it to the instance's
-    # `run_queue.max_concurrent_runs` (40 in deploy/dagster.production.yaml).
-    callback_fast_path_max_active_runs: int = EMBEDDED_MAX_CONCURRENT_RUNS
+    # Import runs are launched (by the callback fast path or the callback sensor) only while fewer
+    # Dagster runs than this are queued or under way: past it the run queue is full, and an import
+    # waits in the state store instead, where it picks up the recording's outputs that become ready
+    # meanwhile, so they share one run (bench `throughput`: runs per recording). Set it to the
+    # instance's `run_queue.max_concurrent_runs` (40 in deploy/dagster.production.yaml).
+    import_launch_max_active_runs: int = EMBEDDED_MAX_CONCURRENT_RUNS
     # Dagster's webserver, for launching runs through its GraphQL API.
     dagster_url: str = "http://127.0.0.1:3000"
     dagster_location_name: str = "ras"

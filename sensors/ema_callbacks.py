@@ -1,9 +1,18 @@
 """`ema_callback_sensor`: applies inbox callbacks to the state machine, reports raw EMA assets
-materialized and asks for import runs, grouping the ready imports of one recording into one run."""
+materialized and launches import runs, one per recording for all its outputs that are ready.
+
+The API's callback fast path applies most callbacks before this sensor sees them, and launches
+their imports itself while Dagster's run queue has room. This sensor is the safety net for both: it
+applies what the fast path did not (within a time budget per tick, so a backlog never makes a tick
+long) and launches the imports that wait, whether the fast path left them because the queue was
+full or lost them. It launches only as many as the queue has room for, oldest first: an import
+that waits in the state store rather than in the queue picks up the recording's outputs that become
+ready meanwhile, so a recording's wave of jobs goes into one run.
+"""
 
 import os
 import time
-from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from dagster import (
@@ -17,18 +26,24 @@ from dagster import (
 
 from ras_assets.jobs import import_processed_job
 from ras_assets.raw import raw_asset_key
-from ras_assets.runs import has_active_run, import_run_request
+from ras_assets.runs import active_run_count, import_run_request, recordings_with_active_runs
 from ras_core.states import JobState
 from ras_platform.callback_fast_path import (
     raw_event_description,
     raw_event_metadata,
 )
-from ras_platform.lifecycle import STUCK_IMPORT_AFTER, Lifecycle, RawMaterialization
+from ras_platform.lifecycle import READY_IMPORT_GRACE, STUCK_IMPORT_AFTER, Lifecycle, RawMaterialization
 from ras_platform.state_store import JobStatus
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
 
-CALLBACKS_PER_TICK = 200  # bounds a tick well under Dagster's 60 s sensor timeout
+CALLBACKS_PER_TICK = 200
+# Applying a callback is a few milliseconds on a quiet machine and ten times that on a saturated
+# one: past this budget the rest of the inbox waits for the next tick, so that no tick runs long
+# (bench `load`: a tick's p95).
+INBOX_BUDGET_S = 3.0
+# Jobs `succeeded` read per tick to find waiting imports, oldest first.
+WAITING_JOBS_PER_TICK = 500
 # Benchmark reference only (bench/throughput.py): "1" asks for one import run per asset instead of one
 # run for all the ready assets of a recording, to measure what the grouping saves.
 RUN_PER_ASSET_ENV = "RAS_BENCH_RUN_PER_ASSET"
@@ -43,42 +58,40 @@ def _raw_event(raw: RawMaterialization) -> AssetMaterialization:
     )
 
 
-def _sweep_stuck_imports(
-    context: SensorEvaluationContext, jobs: Lifecycle, requests: dict[str, set[str]]
-) -> list[RunRequest]:
-    """Jobs left `succeeded` with no import run under way (a crash lost their import request or its
-    run, or an import met a transient fault and waits for its backoff): the lifecycle completes them
-    or names the imports to ask for again."""
+def _waiting_imports(jobs: Lifecycle, skip: Collection[str], room: int) -> dict[str, set[str]]:
+    """Imports that wait for a launch, for the `room` recordings waiting longest: jobs `succeeded`
+    past the grace (or past their backoff) whose recording has no import run queued or under way.
+    The lifecycle names the outputs to import (or completes a job that has none)."""
     now = datetime.now(UTC)
-    bucket = str(int(time.time() // STUCK_IMPORT_AFTER.total_seconds()))
-    stuck: dict[str, set[str]] = defaultdict(set)
-    for status in jobs.store.jobs_in_state(JobState.SUCCEEDED, limit=100):
-        if status.recording_id in requests or not _import_due(status, now):
+    due: dict[str, list[str]] = {}
+    for status in jobs.store.jobs_in_state(JobState.SUCCEEDED, limit=WAITING_JOBS_PER_TICK):
+        if status.recording_id in skip or not _import_due(status, now):
             continue
-        if has_active_run(context.instance, import_processed_job.name, status.recording_id):
-            continue
-        stuck[status.recording_id] |= jobs.sweep_import(status.recording_id, status.job_type).imports
-    return [
-        import_run_request(
-            jobs.store, recording_id, outputs, salt=f"{bucket}:{_retry_salt(jobs, recording_id)}"
-        )
-        for recording_id, outputs in sorted(stuck.items())
-        if outputs
-    ]
+        if status.recording_id in due or len(due) < room:
+            due.setdefault(status.recording_id, []).append(status.job_type)
+    waiting: dict[str, set[str]] = {}
+    for recording_id, job_types in due.items():
+        for job_type in job_types:
+            if outputs := jobs.sweep_import(recording_id, job_type).imports:
+                waiting.setdefault(recording_id, set()).update(outputs)
+    return waiting
 
 
 def _import_due(status: JobStatus, now: datetime) -> bool:
-    """A backed-off import retry is due at its `not_before`; a lost import after the sweep interval."""
+    """A backed-off import retry is due at its `not_before`; any other after the grace."""
     if status.not_before is not None:
         return _aware(status.not_before) <= now
-    return now - _aware(status.updated_at) >= STUCK_IMPORT_AFTER
+    return now - _aware(status.updated_at) >= READY_IMPORT_GRACE
 
 
-def _retry_salt(jobs: Lifecycle, recording_id: str) -> str:
-    # A retry after a backoff needs a run key of its own, even within one sweep interval.
-    return ",".join(
+def _waiting_salt(jobs: Lifecycle, recording_id: str) -> str:
+    """A run key of its own for each sweep interval (a request whose run was lost is asked for
+    again in the next one; within one, Dagster skips a key it has seen) and for each backoff."""
+    bucket = str(int(time.time() // STUCK_IMPORT_AFTER.total_seconds()))
+    backoffs = ",".join(
         s.not_before.isoformat() for s in jobs.store.job_states(recording_id) if s.not_before is not None
     )
+    return f"{bucket}:{backoffs}"
 
 
 def _aware(moment: datetime) -> datetime:
@@ -90,8 +103,9 @@ def _aware(moment: datetime) -> datetime:
     minimum_interval_seconds=TICK_INTERVAL_S,
     jobs=[import_processed_job],
     default_status=DefaultSensorStatus.RUNNING,
-    description="Applies EMA callbacks from the durable inbox, reports raw EMA outputs materialized "
-    "and launches one import run per recording for the outputs that became ready.",
+    description="Applies EMA callbacks from the durable inbox that the API has not, reports raw EMA "
+    "outputs materialized and launches one import run per recording for its ready outputs, as many "
+    "as the run queue has room for.",
 )
 def ema_callback_sensor(
     context: SensorEvaluationContext,
@@ -101,26 +115,38 @@ def ema_callback_sensor(
 ) -> SensorResult:
     jobs = state_store.lifecycle
     store = jobs.store
-    plan = jobs.process_inbox(limit=CALLBACKS_PER_TICK)
-    imports: dict[str, set[str]] = defaultdict(set, {k: set(v) for k, v in plan.imports.items() if v})
+    capacity = state_store.platform.settings.import_launch_max_active_runs
+    clock = time.monotonic()
+    plan = jobs.process_inbox(limit=CALLBACKS_PER_TICK, budget_s=INBOX_BUDGET_S)
+    inbox_s = time.monotonic() - clock
+    room = max(0, capacity - active_run_count(context.instance, limit=capacity))
+    importing = recordings_with_active_runs(context.instance, import_processed_job.name)
+    applied = {rec: set(outputs) for rec, outputs in plan.imports.items() if outputs and rec not in importing}
+    waiting = _waiting_imports(jobs, skip=importing, room=room) if room else {}
+    run_requests: list[RunRequest] = []
+    # Waiting imports first (oldest first; with what this tick applied for the same recording),
+    # then this tick's; what finds no room waits in the state store for a tick that has some.
+    for recording_id, outputs in waiting.items():
+        outputs |= applied.pop(recording_id, set())
+        salt = _waiting_salt(jobs, recording_id)
+        run_requests.append(import_run_request(store, recording_id, outputs, salt=salt))
     per_asset = os.environ.get(RUN_PER_ASSET_ENV) == "1"
-    groups = [
-        (rec, group)
-        for rec, outputs in sorted(imports.items())
-        for group in ([{o} for o in sorted(outputs)] if per_asset else [outputs])
-    ]
-    run_requests = [import_run_request(store, rec, outputs) for rec, outputs in groups]
-    run_requests += _sweep_stuck_imports(context, jobs, imports)
+    for recording_id, outputs in sorted(applied.items()):
+        for group in [{o} for o in sorted(outputs)] if per_asset else [outputs]:
+            run_requests.append(import_run_request(store, recording_id, group))
+    launched, held = run_requests[:room], len(run_requests) - min(room, len(run_requests))
     if plan.failed:
         context.log.warning(
             f"callbacks failed={plan.failed} quarantined={plan.quarantined} (dead_letters; ras redrive)"
         )
-    if plan.applied or plan.ignored or plan.deferred:
+    if plan.applied or plan.ignored or plan.deferred or plan.left or launched or held:
         context.log.info(
-            f"callbacks applied={plan.applied} ignored={plan.ignored} deferred={plan.deferred}; "
-            f"raw outputs={len(plan.raw_materializations)} import runs={len(run_requests)}"
+            f"callbacks applied={plan.applied} ignored={plan.ignored} deferred={plan.deferred} "
+            f"left for the next tick={plan.left} (inbox {inbox_s:.1f} s); "
+            f"raw outputs={len(plan.raw_materializations)}; import runs launched={len(launched)}, "
+            f"waiting for room in the run queue={held} (room {room} of {capacity})"
         )
     return SensorResult(
-        run_requests=run_requests,
+        run_requests=launched,
         asset_events=[_raw_event(raw) for raw in plan.raw_materializations],
     )

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,13 +23,14 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster_webserver.app import create_app_from_workspace_process_context
 from sqlalchemy import update
 
+from ras_core import catalogue
 from ras_core.recording import parse_recording_metadata
 from ras_core.states import JobState, Source
 from ras_platform.callback_fast_path import CallbackFastPath, import_run_key
 from ras_platform.dagster_client import RUN_KEY_TAG, DagsterClient
 from ras_platform.db.engine import write_transaction
 from ras_platform.db.schema import job_states
-from ras_platform.lifecycle import STUCK_IMPORT_AFTER
+from ras_platform.lifecycle import READY_IMPORT_GRACE
 from ras_platform.object_store import LocalObjectStore
 from ras_platform.stack import free_port
 from ras_platform.state_store import StateStore
@@ -93,13 +94,18 @@ def dagster(tmp_path: Path) -> Iterator[Dagster]:
             thread.join(timeout=10)
 
 
-def deliver_wave(platform: Platform) -> None:
-    for job in WAVE:
+def deliver_wave(
+    platform: Platform, jobs: tuple[str, ...] | list[str] = WAVE, *, schedule: bool = True
+) -> None:
+    """EMA finished `jobs` of the wave: their files are uploaded and their callbacks in the inbox
+    (`schedule`: the whole wave is triggered first)."""
+    for job in WAVE if schedule else ():
         platform.store.transition(platform.recording_id, job, JobState.SCHEDULED, source=Source.DISPATCH)
         answer_trigger(platform.store, platform.recording_id, job, 1, f"ema-{job}")
     for raw in WAVE_RAWS:
-        platform.put_raw(raw)
-    for job in WAVE:
+        if catalogue.job_of_raw(raw).name in jobs:
+            platform.put_raw(raw)
+    for job in jobs:
         platform.store.add_callback(
             platform.recording_id,
             {"job_id": f"ema-{job}", "job_kind": job, "job_state": "succeeded", "job_exit_code": 0,
@@ -120,8 +126,21 @@ class LaunchFails(DagsterClient):
         raise httpx.ConnectError("connection refused")
 
 
-def tick(platform: Platform):
-    return ema_callback_sensor(build_sensor_context(instance=platform.instance, resources=platform.resources))
+def tick(platform: Platform, **settings: str):
+    resources = platform.resources
+    if settings:
+        resources = platform_resources({**platform.resources["state_store"].settings, **settings})
+    return ema_callback_sensor(build_sensor_context(instance=platform.instance, resources=resources))
+
+
+def pass_the_grace(platform: Platform, by: timedelta = READY_IMPORT_GRACE * 2) -> None:
+    """Time passes: the recording's jobs have waited in their state for `by`."""
+    with write_transaction(platform.store._engine) as connection:
+        connection.execute(
+            update(job_states)
+            .where(job_states.c.recording_id == platform.recording_id)
+            .values(updated_at=datetime.now(UTC) - by)
+        )
 
 
 def test_a_callback_launches_its_import_run_without_a_sensor_tick(dagster: Dagster) -> None:
@@ -188,24 +207,51 @@ def test_with_dagster_down_the_fast_path_leaves_everything_to_the_sensor(dagster
     assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
 
 
-def test_with_the_run_queue_full_the_sensor_groups_the_callbacks(dagster: Dagster) -> None:
-    """A run launched into a full queue would only wait there: the fast path leaves each callback of
-    the wave to the sensor, whose tick imports them all in one run instead of one run each."""
+def test_with_the_run_queue_full_imports_wait_and_share_one_run_once_it_frees(dagster: Dagster) -> None:
+    """A run launched into a full queue would only wait there: the fast path applies the callbacks
+    and reports the raw outputs, and the import waits in the state store until the queue has room;
+    the sensor then launches one run for every output of the recording that became ready."""
     platform = dagster.platform
-    deliver_wave(platform)
-    dagster.client.launch_partition_run(
+    [job, later_job] = WAVE
+    deliver_wave(platform, [job])
+    other = dagster.client.launch_partition_run(
         "import_processed", platform.recording_id, assets=[["events"]], run_key="another run"
     )
     path = fast_path(platform, dagster.client, max_active_runs=1)
 
-    outcomes = [path.apply(platform.recording_id) for _ in WAVE]
+    first = path.apply(platform.recording_id)
+    deliver_wave(platform, [later_job], schedule=False)
+    second = path.apply(platform.recording_id)
 
-    assert all(o.applied == 0 and "run queue full (1 runs" in (o.deferred or "") for o in outcomes)
+    assert first.applied == 1 and second.applied == 1, "the fast path applies whatever the queue"
+    assert first.launched == second.launched == [] and first.waiting and second.waiting
+    assert first.reported + second.reported == len(WAVE_RAWS)
     assert len(dagster.import_runs()) == 1, "the fast path launched nothing"
-    [request] = tick(platform).run_requests
+    for name in WAVE:
+        assert platform.state(name) is JobState.SUCCEEDED
+    pass_the_grace(platform)
+    assert tick(platform, import_launch_max_active_runs="1").run_requests == [], "no room yet"
+
+    platform.instance.delete_run(other)  # the queue frees
+    result = tick(platform, import_launch_max_active_runs="1")
+
+    [request] = result.run_requests
     assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
-    for job in WAVE:
-        assert platform.state(job) is JobState.SUCCEEDED
+    assert result.asset_events == [], "the fast path reported the raw outputs"
+
+
+def test_the_sensor_launches_no_more_imports_than_the_queue_has_room_for(dagster: Dagster) -> None:
+    platform = dagster.platform
+    deliver_wave(platform)
+    dagster.client.launch_partition_run(
+        "import_processed", "another-recording", assets=[["events"]], run_key="another run"
+    )
+
+    assert tick(platform, import_launch_max_active_runs="1").run_requests == []
+    assert all(platform.state(name) is JobState.SUCCEEDED for name in WAVE), "applied all the same"
+    pass_the_grace(platform)
+    [request] = tick(platform, import_launch_max_active_runs="2").run_requests
+    assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
 
 
 def test_an_import_the_fast_path_could_not_launch_is_launched_by_the_sensor(dagster: Dagster) -> None:
@@ -218,14 +264,8 @@ def test_an_import_the_fast_path_could_not_launch_is_launched_by_the_sensor(dags
 
     assert outcome.applied == 2 and outcome.launched == [] and outcome.left_to_sensor
     assert dagster.import_runs() == []
-    assert tick(platform).run_requests == [], "an import lost this recently may still be on its way"
-    # Time passes: the jobs have waited in `succeeded` past the sweep interval.
-    with write_transaction(platform.store._engine) as connection:
-        connection.execute(
-            update(job_states)
-            .where(job_states.c.recording_id == platform.recording_id)
-            .values(updated_at=datetime.now(UTC) - STUCK_IMPORT_AFTER * 2)
-        )
+    assert tick(platform).run_requests == [], "the fast path may still be launching it"
+    pass_the_grace(platform)
     [request] = tick(platform).run_requests
     assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
 
