@@ -21,13 +21,12 @@ from ras_assets.partitions import recordings_partitions
 from ras_assets.raw import raw_asset_key
 from ras_core import catalogue
 from ras_core.lifecycle import JobRef
-from ras_platform.dagster_client import VALIDATE_RECORDING_JOB
+from ras_platform.dagster_client import IMPORT_KIND, VALIDATE_RECORDING_JOB
 from ras_platform.lifecycle import Lifecycle
 from ras_platform.trigger import trigger_job
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
 EMA_TRIGGER_TAG = {"ras/kind": "ema-trigger"}
-IMPORT_KIND = "import"  # the `ras/kind` of the platform's own import runs
 
 validate_recording_job = define_asset_job(
     VALIDATE_RECORDING_JOB,

@@ -1,7 +1,7 @@
 """Run requests and run queries the sensors share: the one home of what a sensor asks of Dagster's
 run queue, so that sensors never import each other."""
 
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, RunRequest, RunsFilter
 
 from ras_assets.jobs import import_processed_job
 from ras_platform.callback_fast_path import import_run_key, import_run_tags
@@ -40,13 +40,16 @@ def has_active_run(instance: DagsterInstance, job_name: str, recording_id: str |
     )
 
 
-def active_run_count(instance: DagsterInstance, *, limit: int) -> int:
-    """Runs of any job queued or under way, counted up to `limit`."""
-    return len(instance.get_run_ids(RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=limit))
+def active_runs(instance: DagsterInstance, job_name: str, limit: int = 1000) -> list[DagsterRun]:
+    """Runs of `job_name` queued or under way; bounded by the run queue, never a scan of all runs."""
+    return list(instance.get_runs(RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=limit))
+
+
+def recordings_of(runs: list[DagsterRun]) -> set[str]:
+    return {run.tags["ras/recording"] for run in runs if "ras/recording" in run.tags}
 
 
 def recordings_with_active_runs(instance: DagsterInstance, job_name: str, limit: int = 1000) -> set[str]:
-    """Recordings with a run of `job_name` queued or under way; bounded by the run queue, never a
-    scan of all recordings (past `limit` a recording is merely not recognised as busy)."""
-    runs = instance.get_runs(RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=limit)
-    return {run.tags["ras/recording"] for run in runs if "ras/recording" in run.tags}
+    """Recordings with a run of `job_name` queued or under way (past `limit` runs a recording is
+    merely not recognised as busy)."""
+    return recordings_of(active_runs(instance, job_name, limit))

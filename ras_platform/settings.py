@@ -63,11 +63,12 @@ class Settings(BaseSettings):
     # per 5-s tick. Each second here is a second more from callback to import run.
     callback_fast_path_delay_s: float = 0.5
     # Import runs are launched (by the callback fast path or the callback sensor) only while fewer
-    # Dagster runs than this are queued or under way: past it the run queue is full, and an import
-    # waits in the state store instead, where it picks up the recording's outputs that become ready
-    # meanwhile, so they share one run (bench `throughput`: runs per recording). Set it to the
-    # instance's `run_queue.max_concurrent_runs` (40 in deploy/dagster.production.yaml).
-    import_launch_max_active_runs: int = EMBEDDED_MAX_CONCURRENT_RUNS
+    # than this many are queued or under way: more would only wait in Dagster's run queue, and an
+    # import that waits in the state store instead picks up the recording's outputs that become
+    # ready meanwhile, so they share one run (bench `throughput`: runs per recording). Set it to how
+    # many import runs the instance runs at once: `run_queue.max_concurrent_runs` embedded (6), the
+    # `ras/kind: import` tag limit in deploy/dagster.production.yaml (20).
+    max_active_import_runs: int = EMBEDDED_MAX_CONCURRENT_RUNS
     # Dagster's webserver, for launching runs through its GraphQL API.
     dagster_url: str = "http://127.0.0.1:3000"
     dagster_location_name: str = "ras"

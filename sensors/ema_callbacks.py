@@ -2,12 +2,12 @@
 materialized and launches import runs, one per recording for all its outputs that are ready.
 
 The API's callback fast path applies most callbacks before this sensor sees them, and launches
-their imports itself while Dagster's run queue has room. This sensor is the safety net for both: it
-applies what the fast path did not (within a time budget per tick, so a backlog never makes a tick
-long) and launches the imports that wait, whether the fast path left them because the queue was
-full or lost them. It launches only as many as the queue has room for, oldest first: an import
-that waits in the state store rather than in the queue picks up the recording's outputs that become
-ready meanwhile, so a recording's wave of jobs goes into one run.
+their imports itself while fewer than `RAS_MAX_ACTIVE_IMPORT_RUNS` import runs are queued or under
+way. This sensor is the safety net for both: it applies what the fast path did not (within a time
+budget per tick, so a backlog never makes a tick long) and launches the imports that wait, whether
+the fast path left them at that limit or lost them. It too launches only up to the limit, oldest
+first: an import that waits in the state store rather than in Dagster's run queue picks up the
+recording's outputs that become ready meanwhile, so a recording's wave of jobs goes into one run.
 """
 
 import os
@@ -26,7 +26,7 @@ from dagster import (
 
 from ras_assets.jobs import import_processed_job
 from ras_assets.raw import raw_asset_key
-from ras_assets.runs import active_run_count, import_run_request, recordings_with_active_runs
+from ras_assets.runs import active_runs, import_run_request, recordings_of
 from ras_core.states import JobState
 from ras_platform.callback_fast_path import (
     raw_event_description,
@@ -104,8 +104,8 @@ def _aware(moment: datetime) -> datetime:
     jobs=[import_processed_job],
     default_status=DefaultSensorStatus.RUNNING,
     description="Applies EMA callbacks from the durable inbox that the API has not, reports raw EMA "
-    "outputs materialized and launches one import run per recording for its ready outputs, as many "
-    "as the run queue has room for.",
+    "outputs materialized and launches one import run per recording for its ready outputs, up to "
+    "RAS_MAX_ACTIVE_IMPORT_RUNS import runs queued or under way.",
 )
 def ema_callback_sensor(
     context: SensorEvaluationContext,
@@ -115,17 +115,17 @@ def ema_callback_sensor(
 ) -> SensorResult:
     jobs = state_store.lifecycle
     store = jobs.store
-    capacity = state_store.platform.settings.import_launch_max_active_runs
+    capacity = state_store.platform.settings.max_active_import_runs
     clock = time.monotonic()
     plan = jobs.process_inbox(limit=CALLBACKS_PER_TICK, budget_s=INBOX_BUDGET_S)
     inbox_s = time.monotonic() - clock
-    room = max(0, capacity - active_run_count(context.instance, limit=capacity))
-    importing = recordings_with_active_runs(context.instance, import_processed_job.name)
+    running = active_runs(context.instance, import_processed_job.name)
+    room, importing = max(0, capacity - len(running)), recordings_of(running)
     applied = {rec: set(outputs) for rec, outputs in plan.imports.items() if outputs and rec not in importing}
     waiting = _waiting_imports(jobs, skip=importing, room=room) if room else {}
     run_requests: list[RunRequest] = []
     # Waiting imports first (oldest first; with what this tick applied for the same recording),
-    # then this tick's; what finds no room waits in the state store for a tick that has some.
+    # then this tick's; what finds no free slot waits in the state store for a tick that has one.
     for recording_id, outputs in waiting.items():
         outputs |= applied.pop(recording_id, set())
         salt = _waiting_salt(jobs, recording_id)
@@ -144,7 +144,7 @@ def ema_callback_sensor(
             f"callbacks applied={plan.applied} ignored={plan.ignored} deferred={plan.deferred} "
             f"left for the next tick={plan.left} (inbox {inbox_s:.1f} s); "
             f"raw outputs={len(plan.raw_materializations)}; import runs launched={len(launched)}, "
-            f"waiting for room in the run queue={held} (room {room} of {capacity})"
+            f"waiting for a slot={held} (free {room} of {capacity})"
         )
     return SensorResult(
         run_requests=launched,

@@ -207,10 +207,10 @@ def test_with_dagster_down_the_fast_path_leaves_everything_to_the_sensor(dagster
     assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
 
 
-def test_with_the_run_queue_full_imports_wait_and_share_one_run_once_it_frees(dagster: Dagster) -> None:
-    """A run launched into a full queue would only wait there: the fast path applies the callbacks
-    and reports the raw outputs, and the import waits in the state store until the queue has room;
-    the sensor then launches one run for every output of the recording that became ready."""
+def test_with_import_slots_taken_imports_wait_and_share_one_run_once_one_frees(dagster: Dagster) -> None:
+    """An import run launched past the limit would only wait in Dagster's run queue: the fast path
+    applies the callbacks and reports the raw outputs, and the import waits in the state store until
+    an import run finishes; the sensor then launches one run for all the outputs that became ready."""
     platform = dagster.platform
     [job, later_job] = WAVE
     deliver_wave(platform, [job])
@@ -230,27 +230,29 @@ def test_with_the_run_queue_full_imports_wait_and_share_one_run_once_it_frees(da
     for name in WAVE:
         assert platform.state(name) is JobState.SUCCEEDED
     pass_the_grace(platform)
-    assert tick(platform, import_launch_max_active_runs="1").run_requests == [], "no room yet"
+    assert tick(platform, max_active_import_runs="1").run_requests == [], "no room yet"
 
     platform.instance.delete_run(other)  # the queue frees
-    result = tick(platform, import_launch_max_active_runs="1")
+    result = tick(platform, max_active_import_runs="1")
 
     [request] = result.run_requests
     assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
     assert result.asset_events == [], "the fast path reported the raw outputs"
 
 
-def test_the_sensor_launches_no_more_imports_than_the_queue_has_room_for(dagster: Dagster) -> None:
+def test_the_sensor_launches_no_more_imports_than_there_are_free_slots(dagster: Dagster) -> None:
+    """Only import runs take an import slot: a queued validation run does not."""
     platform = dagster.platform
     deliver_wave(platform)
     dagster.client.launch_partition_run(
         "import_processed", "another-recording", assets=[["events"]], run_key="another run"
     )
+    dagster.client.launch_partition_run("validate_recording", "another-recording")
 
-    assert tick(platform, import_launch_max_active_runs="1").run_requests == []
+    assert tick(platform, max_active_import_runs="1").run_requests == []
     assert all(platform.state(name) is JobState.SUCCEEDED for name in WAVE), "applied all the same"
     pass_the_grace(platform)
-    [request] = tick(platform, import_launch_max_active_runs="2").run_requests
+    [request] = tick(platform, max_active_import_runs="2").run_requests
     assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
 
 
