@@ -144,7 +144,8 @@ def ema_callback_sensor(
             f"callbacks applied={plan.applied} ignored={plan.ignored} deferred={plan.deferred} "
             f"left for the next tick={plan.left} (inbox {inbox_s:.1f} s); "
             f"raw outputs={len(plan.raw_materializations)}; import runs launched={len(launched)}, "
-            f"waiting for a slot={held} (free {room} of {capacity})"
+            f"waiting for a slot={held} (free {room} of {capacity}); "
+            f"evaluated in {time.monotonic() - clock:.1f} s"
         )
     return SensorResult(
         run_requests=launched,
