@@ -10,12 +10,12 @@ import run, which the sensor launches after `READY_IMPORT_GRACE`. The sensor lau
 only for a recording with no import run queued or under way, so no import runs twice for the same
 inputs.
 
-The fast path launches only while fewer than `max_active_runs` import runs (as many as Dagster
-runs at once) are queued or under way: past that a run launched now would only wait in Dagster's
-run queue. It still applies the callbacks and reports the raw outputs (that work stays out of the
-sensor's tick), and leaves the launch to `ema_callback_sensor`, which launches each recording's
-waiting imports as runs finish, all the recording's ready outputs in one run (fewer runs: less CPU
-per recording).
+The fast path launches only while its run would start at once: while fewer than `max_active_runs`
+Dagster runs (of any kind; as many as Dagster runs at once) are queued or under way. Past that it
+still applies the callbacks and reports the raw outputs (that work stays out of the sensor's tick),
+and leaves the launch to `ema_callback_sensor`, which launches each recording's waiting imports as
+import runs finish, all the recording's ready outputs in one run (fewer runs: less CPU per
+recording).
 When Dagster does not answer, the fast path leaves everything to the sensor.
 """
 
@@ -30,14 +30,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ras_core import catalogue
-from ras_platform.dagster_client import (
-    IMPORT_KIND,
-    IMPORT_PROCESSED_JOB,
-    KIND_TAG,
-    DagsterClient,
-    DagsterError,
-    raw_asset_path,
-)
+from ras_platform.dagster_client import IMPORT_PROCESSED_JOB, DagsterClient, DagsterError, raw_asset_path
 from ras_platform.lifecycle import Lifecycle, RawMaterialization
 from ras_platform.state_store import StateStore
 
@@ -104,7 +97,7 @@ class CallbackFastPath:
 
     def apply(self, recording_id: str) -> FastPathOutcome:
         """Apply the recording's unprocessed callbacks, launch the imports they made ready while
-        import slots are free, then report the raw outputs delivered (after the launch: the run is
+        the run queue has room, then report the raw outputs delivered (after the launch: the run is
         what a client waits for). With Dagster not answering, it leaves them all to the sensor."""
         try:
             room = launch_room(self.dagster, self.max_active_runs)
@@ -157,6 +150,5 @@ class CallbackFastPath:
 
 
 def launch_room(dagster: DagsterClient, max_active_runs: int) -> int:
-    """How many more import runs may be launched before `max_active_runs` are queued or under way."""
-    active = dagster.active_run_ids(KIND_TAG, IMPORT_KIND, limit=max_active_runs)
-    return max(0, max_active_runs - len(active))
+    """How many more runs would start at once: `max_active_runs` minus those queued or under way."""
+    return max(0, max_active_runs - len(dagster.active_run_ids(limit=max_active_runs)))

@@ -58,9 +58,9 @@ DEFAULT_TRIGGER_TIMEOUT = timedelta(seconds=90)
 # A job left `succeeded` this long lost its import request; the callback sensor asks again.
 STUCK_IMPORT_AFTER = timedelta(seconds=60)
 # A job `succeeded` this long ago with no import run queued or under way is waiting for a launch:
-# the callback fast path leaves it while `RAS_MAX_ACTIVE_IMPORT_RUNS` import runs are queued or under
-# way, and the callback sensor launches it once fewer are. The grace covers a fast path that applied
-# the callback and is launching.
+# the callback fast path leaves it while the run queue is full, and the callback sensor launches it
+# once fewer than `RAS_MAX_ACTIVE_IMPORT_RUNS` import runs are queued or under way. The grace covers
+# a fast path that applied the callback and is launching.
 READY_IMPORT_GRACE = timedelta(seconds=5)
 # Faults of the machine, not of EMA's file: an import that meets one is retried after a backoff.
 TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})

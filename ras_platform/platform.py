@@ -78,7 +78,7 @@ class Platform:
     @cached_property
     def callback_fast_path(self) -> CallbackFastPath:
         return CallbackFastPath(
-            self.lifecycle, self.dagster, max_active_runs=self.settings.max_active_import_runs
+            self.lifecycle, self.dagster, max_active_runs=self.settings.callback_fast_path_max_active_runs
         )
 
 

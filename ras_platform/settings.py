@@ -62,12 +62,16 @@ class Settings(BaseSettings):
     # together (a wave of EMA jobs finishing at once) share one import run; the sensor grouped them
     # per 5-s tick. Each second here is a second more from callback to import run.
     callback_fast_path_delay_s: float = 0.5
-    # Import runs are launched (by the callback fast path or the callback sensor) only while fewer
-    # than this many are queued or under way: more would only wait in Dagster's run queue, and an
-    # import that waits in the state store instead picks up the recording's outputs that become
-    # ready meanwhile, so they share one run (bench `throughput`: runs per recording). Set it to how
-    # many import runs the instance runs at once: `run_queue.max_concurrent_runs` embedded (6), the
-    # `ras/kind: import` tag limit in deploy/dagster.production.yaml (20).
+    # The fast path launches only while fewer Dagster runs (of any kind) than this are queued or
+    # under way, i.e. while its run would start at once: past it the callbacks are still applied,
+    # and the import waits in the state store for the callback sensor, where it picks up the
+    # recording's outputs that become ready meanwhile (bench `throughput`: runs per recording). Set
+    # it to the instance's `run_queue.max_concurrent_runs` (40 in deploy/dagster.production.yaml).
+    callback_fast_path_max_active_runs: int = EMBEDDED_MAX_CONCURRENT_RUNS
+    # The callback sensor keeps at most this many import runs queued or under way; the other waiting
+    # imports stay in the state store. Only import runs count, so runs of other kinds waiting in the
+    # queue cannot hold imports back. Set it to how many import runs the instance runs at once:
+    # `max_concurrent_runs` embedded (6), the `ras/kind: import` tag limit in production (20).
     max_active_import_runs: int = EMBEDDED_MAX_CONCURRENT_RUNS
     # Dagster's webserver, for launching runs through its GraphQL API.
     dagster_url: str = "http://127.0.0.1:3000"

@@ -2,12 +2,12 @@
 materialized and launches import runs, one per recording for all its outputs that are ready.
 
 The API's callback fast path applies most callbacks before this sensor sees them, and launches
-their imports itself while fewer than `RAS_MAX_ACTIVE_IMPORT_RUNS` import runs are queued or under
-way. This sensor is the safety net for both: it applies what the fast path did not (within a time
-budget per tick, so a backlog never makes a tick long) and launches the imports that wait, whether
-the fast path left them at that limit or lost them. It too launches only up to the limit, oldest
-first: an import that waits in the state store rather than in Dagster's run queue picks up the
-recording's outputs that become ready meanwhile, so a recording's wave of jobs goes into one run.
+their imports itself while Dagster's run queue has room. This sensor is the safety net for both: it
+applies what the fast path did not (within a time budget per tick, so a backlog never makes a tick
+long) and launches the imports that wait, whether the fast path left them to a full queue or lost
+them. It keeps at most `RAS_MAX_ACTIVE_IMPORT_RUNS` import runs queued or under way, launching the
+longest-waiting first: an import that waits in the state store rather than in Dagster's run queue
+picks up the recording's outputs that become ready meanwhile, so a wave of jobs goes into one run.
 """
 
 import os

@@ -240,6 +240,19 @@ def test_with_import_slots_taken_imports_wait_and_share_one_run_once_one_frees(d
     assert result.asset_events == [], "the fast path reported the raw outputs"
 
 
+def test_the_fast_path_launches_only_while_its_run_would_start_at_once(dagster: Dagster) -> None:
+    """Any run takes a place in Dagster's run queue: behind a queued validation run an import run
+    would wait, so the fast path leaves it to wait in the state store."""
+    platform = dagster.platform
+    deliver_wave(platform)
+    dagster.client.launch_partition_run("validate_recording", "another-recording")
+
+    outcome = fast_path(platform, dagster.client, max_active_runs=1).apply(platform.recording_id)
+
+    assert outcome.applied == 2 and outcome.launched == [] and outcome.waiting
+    assert dagster.import_runs() == []
+
+
 def test_the_sensor_launches_no_more_imports_than_there_are_free_slots(dagster: Dagster) -> None:
     """Only import runs take an import slot: a queued validation run does not."""
     platform = dagster.platform
