@@ -15,8 +15,7 @@ Dagster runs (of any kind; as many as Dagster runs at once) are queued or under 
 still applies the callbacks and reports the raw outputs (that work stays out of the sensor's tick),
 and leaves the launch to `ema_callback_sensor`, which launches each recording's waiting imports as
 import runs finish, all the recording's ready outputs in one run (fewer runs: less CPU per
-recording).
-When Dagster does not answer, the fast path leaves everything to the sensor.
+recording). When Dagster does not answer, the fast path leaves everything to the sensor.
 """
 
 from __future__ import annotations

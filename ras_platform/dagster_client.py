@@ -22,8 +22,7 @@ IMPORT_PROCESSED_JOB = "import_processed"
 # Dagster's own tag for a sensor's run key; a run launched here under a key carries it too, so the
 # launch can be repeated (a timeout that hid a success, two callers) without a second run.
 RUN_KEY_TAG = "dagster/run_key"
-KIND_TAG = "ras/kind"  # what a platform run is for: validate, ema-trigger, import
-IMPORT_KIND = "import"
+IMPORT_KIND = "import"  # the `ras/kind` tag of the platform's own import runs
 
 
 def raw_asset_path(raw: RawOutput) -> list[str]:
