@@ -88,6 +88,7 @@ def run_scenarios(
     rows: list[dict[str, Any]] = []
     for name in names:
         log(f"[bench] {name} ({size}) ...")
+        probe = cpu_probe_ms()
         started, load_before = time.monotonic(), os.getloadavg()[0]
         try:
             produced = scenario_runner(name)(size, repeats)
@@ -95,12 +96,22 @@ def run_scenarios(
             traceback.print_exc()
             produced = [row(f"{name}.error", None, "-", size=size, note=f"{type(error).__name__}: {error}")]
         log(f"[bench] {name} done in {time.monotonic() - started:.0f} s")
-        machine = machine_load(load_before, os.getloadavg()[0])
+        machine = f"{machine_load(load_before, os.getloadavg()[0])}; CPU probe {probe:.0f} ms"
         for result in produced:
             note = "; ".join(filter(None, [result.get("note"), machine]))
             rows.append({**result, "note": note, "date": result.get("date", date), "scenario": name})
             log(f"    {format_row(result)}")
     return rows
+
+
+def cpu_probe_ms(loops: int = 2_000_000) -> float:
+    """CPU time of a fixed pure-Python loop: how fast this machine's cores were when the scenario
+    ran (the same figure twice as high on another day means every CPU-s figure is about doubled)."""
+    began = time.process_time()
+    total = 0
+    for i in range(loops):
+        total += i
+    return (time.process_time() - began) * 1000
 
 
 def machine_load(before: float, after: float) -> str:

@@ -54,3 +54,16 @@ def test_markdown_marks_missed_targets() -> None:
     machine = {"cores": 2, "machine": "Linux x86_64", "versions": {"python": "3.11"}}
     text = render_markdown(_rows("import", "reduced", 5.0), machine)
     assert "**no**" in text and "## reduced size" in text
+
+
+def test_each_row_says_how_busy_and_how_fast_the_machine_was(monkeypatch) -> None:
+    import bench.harness as harness
+
+    monkeypatch.setattr(harness, "scenario_runner", lambda name: lambda size, repeats: _rows(name, size, 1.0))
+    rows = harness.run_scenarios(["import"], "reduced", None, log=lambda _: None)
+
+    assert len(rows) == 2
+    for result in rows:
+        assert "load average" in result["note"]
+        probe = float(result["note"].split("CPU probe ")[1].split(" ms")[0])
+        assert probe > 0
