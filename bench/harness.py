@@ -223,6 +223,9 @@ def render_markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # Further SIGTERMs are ignored while the scenario unwinds: `timeout` and `pkill -f` each send
+    # one, and a second one cut a stack's stop short, leaving its code server and run workers behind.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 
 

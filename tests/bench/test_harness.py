@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
+import pytest
+
 from bench import row
-from bench.harness import merge, render_markdown, write
+from bench.harness import _exit_on_sigterm, merge, render_markdown, write
 
 
 def _rows(scenario: str, size: str, value: float, date: str = "2026-01-01T00:00:00Z") -> list[dict]:
@@ -67,3 +70,14 @@ def test_each_row_says_how_busy_and_how_fast_the_machine_was(monkeypatch) -> Non
         assert "load average" in result["note"]
         probe = float(result["note"].split("CPU probe ")[1].split(" ms")[0])
         assert probe > 0
+
+
+def test_a_second_sigterm_cannot_cut_the_unwinding_short() -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            _exit_on_sigterm(signal.SIGTERM, None)
+        assert stopped.value.code == 128 + signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
