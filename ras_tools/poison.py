@@ -26,10 +26,12 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select
 
+from ras_core.states import JobState, decide
 from ras_platform.dead_letters import INBOX
 
-# Job states a `failed` callback is applied in (ras_core.states.decide).
-_IN_FLIGHT = ("scheduled", "starting", "running", "succeeded")
+# Job states a `failed` callback is applied in, as the state machine decides; of these, the ones
+# with an EMA job are in flight at EMA.
+_FAILS = tuple(s.value for s in JobState if decide(s, 1, JobState.FAILED).applied)
 
 # What the API must answer to each poison sent to it.
 EXPECTED = {"nul-job-id": 422, "nul-reason": 202, "huge": 413, "long-reason": 202, "nested": 422}
@@ -93,7 +95,7 @@ class Poisoner:
                     select(job_states.c.recording_id, job_states.c.job_type, job_states.c.ema_job_id).where(
                         job_states.c.recording_id.in_(self.recordings),
                         job_states.c.ema_job_id.is_not(None),
-                        job_states.c.state.in_(_IN_FLIGHT),
+                        job_states.c.state.in_(_FAILS),
                     )
                 ).first()
                 if row is not None:
