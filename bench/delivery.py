@@ -25,8 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,60 +227,63 @@ def latencies_ms(url: str, starts: list[float], headers: dict[str, str] | None =
     return times
 
 
+Fetch = Callable[[float], Awaitable[None]]  # GET the window starting at the given second
+
+
 async def _throughput(
-    url: str, starts: list[float], seconds: float, clients: int, headers: dict[str, str]
+    url: str, starts: list[float], seconds: float, clients: int, headers: dict[str, str], *, lean: bool = True
 ) -> tuple[int, float]:
+    """`clients` concurrent clients, one connection each, requesting the windows of `starts` in turn
+    for `seconds`; returns the requests answered and the time taken."""
     done = 0
     deadline = time.perf_counter() + seconds
-
-    async def worker(client: httpx.AsyncClient, offset: int) -> None:
-        nonlocal done
-        i = offset
-        while time.perf_counter() < deadline:
-            start = starts[i % len(starts)]
-            response = await client.get(url, params={"start": start, "end": start + WINDOW_S})
-            response.raise_for_status()
-            done += 1
-            i += clients
-
-    began = time.perf_counter()
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(timeout=120, limits=limits, headers={**IDENTITY, **headers}) as client:
-        await asyncio.gather(*(worker(client, n) for n in range(clients)))
-    return done, time.perf_counter() - began
-
-
-async def _lean_throughput(
-    url: str, starts: list[float], seconds: float, clients: int, headers: dict[str, str]
-) -> tuple[int, float]:
-    """`_throughput` with a client that costs next to no CPU: HTTP/1.1 keep-alive over asyncio
-    streams, a request written from a template and the response read by its length, unparsed. On
-    one machine the clients share the server's cores; httpx's ~2.6 CPU-ms per request would be
-    charged to the server's throughput."""
-    parts = httpx.URL(url)
-    host, port, path = parts.host, parts.port or 80, parts.raw_path.decode()
-    extra = "".join(f"{k}: {v}\r\n" for k, v in {**IDENTITY, **headers}.items())
-    done = 0
-    deadline = time.perf_counter() + seconds
+    connect = _lean_connection if lean else _httpx_connection
 
     async def worker(offset: int) -> None:
         nonlocal done
-        reader, writer = await asyncio.open_connection(host, port)
-        i = offset
-        try:
+        async with connect(url, {**IDENTITY, **headers}) as fetch:
+            i = offset
             while time.perf_counter() < deadline:
-                start = starts[i % len(starts)]
-                target = f"{path}?start={start}&end={start + WINDOW_S}"
-                writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode())
-                await _read_response(reader)
+                await fetch(starts[i % len(starts)])
                 done += 1
                 i += clients
-        finally:
-            writer.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(worker(n) for n in range(clients)))
     return done, time.perf_counter() - began
+
+
+@asynccontextmanager
+async def _httpx_connection(url: str, headers: dict[str, str]) -> AsyncIterator[Fetch]:
+    async with httpx.AsyncClient(timeout=120, headers=headers) as client:
+
+        async def fetch(start: float) -> None:
+            response = await client.get(url, params={"start": start, "end": start + WINDOW_S})
+            response.raise_for_status()
+
+        yield fetch
+
+
+@asynccontextmanager
+async def _lean_connection(url: str, headers: dict[str, str]) -> AsyncIterator[Fetch]:
+    """A client that costs next to no CPU: HTTP/1.1 keep-alive over asyncio streams, a request
+    written from a template and the response read by its length, unparsed. On one machine the
+    clients share the server's cores; httpx's ~5x higher cost per request would be charged to the
+    server's throughput."""
+    parts = httpx.URL(url)
+    host, path = parts.host, parts.raw_path.decode()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    reader, writer = await asyncio.open_connection(host, parts.port or 80)
+
+    async def fetch(start: float) -> None:
+        target = f"{path}?start={start}&end={start + WINDOW_S}"
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode())
+        await _read_response(reader)
+
+    try:
+        yield fetch
+    finally:
+        writer.close()
 
 
 async def _read_response(reader: asyncio.StreamReader) -> None:
@@ -319,8 +322,7 @@ def load(
     sampler = CpuSampler({server.pid: "server"})
     sampler.start()
     client_began = time.process_time()
-    clients = _lean_throughput if lean else _throughput
-    done, elapsed = asyncio.run(clients(url, starts, seconds, CLIENTS, headers or {}))
+    done, elapsed = asyncio.run(_throughput(url, starts, seconds, CLIENTS, headers or {}, lean=lean))
     client_s = time.process_time() - client_began
     cpu_s = sampler.stop().get("server", 0.0)
     return Load(done / elapsed, cpu_s * 1000 / max(done, 1), client_s * 1000 / max(done, 1))
