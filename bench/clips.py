@@ -115,7 +115,7 @@ def _memory_available_bytes() -> int:
     return 0
 
 
-def _recording(store: CountingS3, client: Any, size: str) -> RecordingMetadata:
+def _recording(store: CountingS3, aws: Any, size: str) -> RecordingMetadata:
     duration_s = VIDEO[size][0]
     source = source_video(size)
     # moto assembles an uploaded object in memory (about twice its size) before it spills to disk.
@@ -124,6 +124,11 @@ def _recording(store: CountingS3, client: Any, size: str) -> RecordingMetadata:
         raise RuntimeError(
             f"clips bench: uploading the {size} source needs ~{needed / 1e9:.0f} GB free memory"
         )
+    from botocore.config import Config
+
+    # moto answers CompleteMultipartUpload of a multi-GB object only once it has assembled it, which
+    # can outlast botocore's 60-s read timeout; the retry then finds the upload gone (a 500).
+    client = aws.client("s3", Config(read_timeout=1800))
     uris = []
     for angle in range(ANGLES):
         key = f"videos/rec-bench/angle-{angle}.mp4"
@@ -216,7 +221,7 @@ def run(size: str, repeats: int | None) -> list[dict[str, Any]]:
         store = _store(aws, client)
         with tempfile.TemporaryDirectory(prefix="ras-bench-clips-") as tmp:
             workdir = Path(tmp)
-            recording = _recording(store, client, size)
+            recording = _recording(store, aws, size)
             clips = _plan(recording)
             key0 = video_key(store, recording.video_uris[0])
             source_bytes = store.stat(key0).size

@@ -116,7 +116,7 @@ class AwsDouble:
     def stop(self) -> None:
         self._server.stop()
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: Any = None) -> Any:
         import boto3
 
         return boto3.client(
@@ -125,6 +125,7 @@ class AwsDouble:
             region_name=REGION,
             aws_access_key_id=FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            config=config,
         )
 
     def create_bucket(self, bucket: str) -> None:
