@@ -42,7 +42,7 @@ from bench import median, row
 from ras_core import training_clips as tc
 from ras_core.recording import Period, Pitch, RecordingMetadata
 from ras_platform.clip_cutting import CutOptions, available_cores, clip_key, cut_recording_clips, video_key
-from ras_platform.ffmpeg import cut_clip, loop_video, make_test_video
+from ras_platform.ffmpeg import CLIP_ENCODE_ARGS, cut_clip, loop_video, make_test_video
 from ras_platform.s3_object_store import S3ObjectStore
 
 # (video seconds, width, height) per size; 25 fps, a keyframe a second, padded to a broadcast bitrate
@@ -175,6 +175,10 @@ class LoadSampler:
         )
 
 
+def _preset() -> str:
+    return CLIP_ENCODE_ARGS[CLIP_ENCODE_ARGS.index("-preset") + 1]
+
+
 def _plan(recording: RecordingMetadata) -> list[tc.PlannedClip]:
     # Moments spread over the match, as shots are.
     step = recording.duration_s / (MOMENTS + 1)
@@ -198,7 +202,8 @@ def _naive(store: CountingS3, clips: list[tc.PlannedClip], workdir: Path) -> int
         try:
             source = store.download(video_key(store, clip.source_uri), folder / "source.mp4")
             local = folder / f"{clip.clip_id}.mp4"
-            cut_clip(source, local, start_s=clip.start_s, duration_s=clip.duration_s)
+            threads = CutOptions().threads_per_cut
+            cut_clip(source, local, start_s=clip.start_s, duration_s=clip.duration_s, threads=threads)
             store.put_file(clip_key("rec-bench-naive", clip.clip_id), local)
             return True
         finally:
@@ -250,11 +255,13 @@ def run(size: str, repeats: int | None) -> list[dict[str, Any]]:
         if duration_s >= MATCH_S
         else f"a 96-min match is {MATCH_S / duration_s:.0f}x larger: the naive way's downloads understated"
     )
+    threads = CutOptions().threads_per_cut
     note = (
         f"{len(clips)} clips of 12 s from {ANGLES} angles of a {duration_s / 60:.0f}-min {width}x{height} "
         f"25 fps video at {BITRATE_KBPS // 1000} Mbit/s ({gb:.2f} GB each; {scale}) on a moto S3 server "
         f"on loopback, in process ({bandwidth_mb_s:.0f} MB/s for one download alone), "
-        f"{available_cores()} parallel cuts (x264 superfast); downloads per run: ours {downloads['ours']} "
+        f"{available_cores()} parallel cuts (x264 {_preset()}, {threads} thread(s) each); "
+        f"downloads per run: ours {downloads['ours']} "
         f"({downloads['ours'] * gb:.1f} GB), naive {downloads['naive']} ({downloads['naive'] * gb:.0f} GB); "
         f"{repeats} repeat(s); {load.describe()}"
     )

@@ -23,7 +23,7 @@ from ras_core.transforms.clock import period_id_at
 DEFAULT_MOMENT_TYPES = ("shot", "goal")
 TRAINING_SHARE_PERCENT = 80
 # Bump when the cut changes (codec, quality, container), so every existing clip counts as stale.
-CLIP_ENCODING = "h264-crf23-superfast-yuv420p-aac-faststart-v2"
+CLIP_ENCODING = "h264-crf23-ultrafast-yuv420p-aac-faststart-v2"
 MANIFEST_VERSION = 1
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

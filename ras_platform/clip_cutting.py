@@ -42,6 +42,11 @@ class CutOptions:
     def workers(self) -> int:
         return self.max_parallel or available_cores()
 
+    @property
+    def threads_per_cut(self) -> int:
+        # The cores shared among the cuts running at once; one each when there is a cut per core.
+        return max(1, available_cores() // self.workers)
+
 
 def available_cores() -> int:
     # The cores this process may run on (a container's CPU set), not the machine's.
@@ -260,6 +265,7 @@ def _cut_one(
             start_s=clip.start_s,
             duration_s=clip.duration_s,
             timeout_s=options.timeout_s,
+            threads=options.threads_per_cut,
             executable=options.ffmpeg_executable,
         )
         key = clip_key(recording_id, clip.clip_id)

@@ -152,11 +152,13 @@ class CutClip:
 
 
 # What a clip is encoded as; `ras_core.training_clips.CLIP_ENCODING` names this, so change both together.
-# x264's superfast keeps CABAC, deblocking and B-frames at crf 23: a 12 s 720p clip costs 1.8 s of a
-# core against 2.7 s with veryfast (files ~1.8x larger); ultrafast (0.9 s) drops all three and makes
-# files ~2.7x larger. One thread per cut: clips are cut in parallel, one per core.
+# x264's ultrafast at crf 23: a 12 s 720p clip of a 8 Mbit/s source costs 0.9 s of a core to seek,
+# decode and encode, against 1.6-1.8 s with superfast and 2.7 s with veryfast (measured on the
+# bench's 96-min source, two cuts in parallel on 2 cores). It drops CABAC, deblocking and B-frames,
+# so a clip is ~1.5x larger than superfast's (9.4 against 6.4 MB) at the same SSIM against its
+# source: the training set's bytes are cheap next to the cores that cut ~200 clips per game.
 CLIP_ENCODE_ARGS = (
-    "-c:v", "libx264", "-preset", "superfast", "-crf", "23", "-pix_fmt", "yuv420p",
+    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", "-pix_fmt", "yuv420p",
     "-c:a", "aac", "-movflags", "+faststart",
 )  # fmt: skip
 _FRAMES = re.compile(r"frame=\s*(\d+)")
@@ -178,10 +180,12 @@ def cut_clip(
     `-ss` before `-i` seeks in the input (to the keyframe before `start_s`, then decodes up to it
     exactly), so a clip late in a 90-minute match costs no more than one at its start. A window
     past the end of the video gives no frames: that is an error here, not an empty file.
+    `threads` bounds the decoder and the encoder alike: with clips cut in parallel, one per core,
+    a decoder with a thread per core would only make the cuts contend (~10% more CPU per clip).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     args = [
-        "-y", "-ss", f"{start_s:.3f}", "-i", str(source), "-t", f"{duration_s:.3f}",
+        "-y", "-threads", str(threads), "-ss", f"{start_s:.3f}", "-i", str(source), "-t", f"{duration_s:.3f}",
         "-map", "0:v:0", "-map", "0:a:0?", *CLIP_ENCODE_ARGS, "-threads", str(threads), str(dest),
     ]  # fmt: skip
     log = run_ffmpeg(args, timeout_s=timeout_s, executable=executable)

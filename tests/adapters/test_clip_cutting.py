@@ -15,12 +15,13 @@ from ras_core.training_clips import ClipSettings, Moment
 from ras_platform.clip_cutting import (
     CutOptions,
     UnreadableVideo,
+    available_cores,
     clip_key,
     cut_recording_clips,
     remove_stale_clips,
     video_key,
 )
-from ras_platform.ffmpeg import FfmpegError, cut_clip, make_test_video
+from ras_platform.ffmpeg import FfmpegError, cut_clip, ffmpeg_exe, make_test_video
 from ras_platform.object_store import LocalObjectStore
 from ras_platform.s3_object_store import S3ObjectStore
 
@@ -81,6 +82,35 @@ def test_each_source_is_read_once_for_all_its_clips(objects: ReadCounter, tmp_pa
         frames, _ = imageio_ffmpeg.count_frames_and_secs(str(objects.path_of(entry["key"])))
         assert abs(frames - 3.0 * FPS) <= 1
     assert not (tmp_path / "work" / "angle-0").exists()  # local copies and clips cleaned up
+
+
+def _logging_ffmpeg(tmp_path: Path) -> tuple[str, Path]:
+    """The real ffmpeg behind a wrapper that writes each command line to a log, one per line."""
+    log, wrapper = tmp_path / "ffmpeg.log", tmp_path / "ffmpeg-logging"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{ffmpeg_exe()}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper), log
+
+
+@pytest.mark.parametrize("max_parallel", [1, 0])
+def test_clips_cut_at_once_share_the_cores_decoder_and_encoder_alike(
+    objects: ReadCounter, tmp_path: Path, max_parallel: int
+) -> None:
+    recording = _recording(objects, duration_s=20.0)
+    plan = _plan(recording, [5.0, 12.0])
+    executable, log = _logging_ffmpeg(tmp_path)
+    options = CutOptions(max_parallel=max_parallel, ffmpeg_executable=executable)
+
+    entries, _ = cut_recording_clips(objects, "rec-1", plan.clips, {}, tmp_path / "work", options)
+
+    assert all(e["state"] == "cut" for e in entries)
+    cuts = [line.split() for line in log.read_text().splitlines() if "-ss" in line.split()]
+    assert len(cuts) == 4
+    expected = str(available_cores() if max_parallel == 1 else 1)
+    for args in cuts:
+        before_input, after_input = args[: args.index("-i")], args[args.index("-i") :]
+        assert before_input[before_input.index("-threads") + 1] == expected  # the decoder
+        assert after_input[after_input.index("-threads") + 1] == expected  # the encoder
 
 
 def test_a_rerun_reads_no_source_whose_clips_are_all_current(objects: ReadCounter, tmp_path: Path) -> None:
