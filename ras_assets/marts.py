@@ -136,13 +136,20 @@ def _release_warehouse(invocation: Any) -> None:
             environment.close()
 
 
-marts_automation = AutomationConditionSensorDefinition(
-    "marts_automation",
-    target=AssetSelection.assets(marts),
-    default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Evaluates the marts' automation condition: rebuild after processed data changed.",
-)
+def marts_automation_sensor(settings: Settings) -> AutomationConditionSensorDefinition:
+    """Evaluates the marts' automation condition. Stopped by default where the marts cannot be built
+    (an S3 object store): running, it would start a run that fails every `MARTS_REFRESH_CRON` tick."""
+    builds = settings.object_store == "local"
+    description = "Evaluates the marts' automation condition: rebuild after processed data changed."
+    if not builds:
+        description += " Stopped by default: the marts read a local object store and this one is S3."
+    return AutomationConditionSensorDefinition(
+        "marts_automation",
+        target=AssetSelection.assets(marts),
+        default_status=DefaultSensorStatus.RUNNING if builds else DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=30,
+        description=description,
+    )
 
 
 def marts_resources(settings: Settings) -> dict[str, ConfigurableResource]:
@@ -157,7 +164,7 @@ def marts_resources(settings: Settings) -> dict[str, ConfigurableResource]:
 
 defs = Definitions(
     assets=[marts],
-    sensors=[marts_automation],
+    sensors=[marts_automation_sensor(get_settings())],
     resources=marts_resources(get_settings()),
     executor=in_process_executor,
 )

@@ -163,3 +163,16 @@ def test_marts_rebuild_after_processed_data_changed_at_most_once_per_tick() -> N
         assert readers and requested == readers and next_tick.total_requested == len(readers)
         quiet = tick(start + timedelta(minutes=11), next_tick.cursor)
         assert quiet.total_requested == 0  # nothing changed since
+
+
+@pytest.mark.parametrize(("object_store", "status"), [("local", "RUNNING"), ("s3", "STOPPED")])
+def test_the_marts_refresh_by_themselves_only_where_they_can_be_built(object_store: str, status: str) -> None:
+    from ras_assets.marts import marts_automation_sensor, marts_resources
+    from ras_platform.settings import Settings
+
+    settings = Settings(object_store=object_store, s3_bucket="marts-test")
+    assert marts_automation_sensor(settings).default_status.name == status
+    warehouse = marts_resources(settings)["marts_warehouse"]
+    if object_store == "s3":  # built by hand anyway, the asset says why it cannot
+        with pytest.raises(Exception, match="local object store; this one is S3"):
+            warehouse.dbt_vars()  # type: ignore[attr-defined]
