@@ -152,11 +152,11 @@ class CutClip:
 
 
 # What a clip is encoded as; `ras_core.training_clips.CLIP_ENCODING` names this, so change both together.
-# x264's ultrafast at crf 23: a 12 s 720p clip of a 8 Mbit/s source costs 0.9 s of a core to seek,
-# decode and encode, against 1.6-1.8 s with superfast and 2.7 s with veryfast (measured on the
-# bench's 96-min source, two cuts in parallel on 2 cores). It drops CABAC, deblocking and B-frames,
-# so a clip is ~1.5x larger than superfast's (9.4 against 6.4 MB) at the same SSIM against its
-# source: the training set's bytes are cheap next to the cores that cut ~200 clips per game.
+# x264's ultrafast at crf 23: a 12 s 720p clip of a 8 Mbit/s source costs ~1.8 CPU-s to seek, decode
+# and encode (one thread), against ~3.3 with superfast and ~4.3 with veryfast (the bench's 96-min
+# source, two cuts at once on 2 cores: 0.9 s of wall time per clip against 1.8 with superfast). It
+# drops CABAC, deblocking and B-frames, so a clip is ~1.5x larger than superfast's (9.4 against
+# 6.4 MB) at the same SSIM against its source: bytes are cheap next to the cores ~200 clips a game take.
 CLIP_ENCODE_ARGS = (
     "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", "-pix_fmt", "yuv420p",
     "-c:a", "aac", "-movflags", "+faststart",
