@@ -2,7 +2,7 @@
 
 The media team's pipeline fetched a source per clip; here each camera angle is fetched from the
 object store once (or read in place from the local store), its length probed, every clip of that
-angle cut from the local copy (windows clamped to that angle's own length) while the next angle is
+angle cut from the local copy (windows clamped to that angle's own length) while other angles are
 fetched, and the copy removed. Clips whose fingerprint (source version,
 window, encoding) matches the previous manifest and whose file exists are kept, not cut again; an
 angle with nothing to cut is not fetched at all. A clip that fails is reported with its reason and
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ from ras_platform.object_store import InvalidObjectKey, ObjectStore, validate_ke
 
 class UnreadableVideo(LookupError):
     """A video URI that names nothing this object store can read."""
+
+
+# Sources fetched at once, and so local copies of sources held at once (a 96-min 720p angle is ~6 GB).
+MAX_LOCAL_COPIES = 2
 
 
 @dataclass(frozen=True)
@@ -126,9 +131,11 @@ def cut_recording_clips(
     """Manifest entries of every planned clip (cut, kept or failed) and what each source did.
 
     `previous` maps clip id → its entry in the last manifest (`training_clips.reusable_entries`).
-    `on_angle_done` gets the entries so far after each angle, so a crash loses one angle's work.
-    The next angle's source is fetched while this one's clips are cut (fetching waits on the
-    network, cutting on the cores), so at most two local copies exist at once.
+    `on_angle_done` gets the entries so far after each angle cut, so a crash loses one angle's work.
+    Up to `MAX_LOCAL_COPIES` sources are fetched at once and each angle is cut as soon as its copy
+    lands, one angle at a time (its clips in parallel): fetches of different objects add up their
+    bandwidth, so two angles take about as long to fetch as one, and the cuts of one angle overlap
+    the fetch of the next whenever the angles land apart. At most that many local copies exist.
     """
     existing = {info.key for info in objects.list(clips_prefix(recording_id))}
     by_angle: dict[int, list[PlannedClip]] = {}
@@ -138,26 +145,32 @@ def cut_recording_clips(
         _plan_angle(objects, recording_id, index, angle_clips, previous, existing)
         for index, angle_clips in sorted(by_angle.items())
     ]
+    # Angles with nothing to cut are settled without a fetch.
+    entries = [entry for angle in angles if not angle.to_cut for entry in angle.kept + angle.failed]
     to_fetch = [angle for angle in angles if angle.to_cut]
-    entries: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=1) as fetcher:
-        fetches = {}
-        if to_fetch:
-            fetches[to_fetch[0].source.angle_index] = fetcher.submit(
-                _fetch_angle, objects, to_fetch[0], workdir
-            )
-        for angle in angles:
-            index = angle.source.angle_index
-            if index in fetches:
-                later = [a for a in to_fetch if a.source.angle_index > index]
-                if later:  # fetch the next angle while this one is cut
-                    nxt = later[0]
-                    fetches[nxt.source.angle_index] = fetcher.submit(_fetch_angle, objects, nxt, workdir)
-                entries += _cut_angle(objects, recording_id, angle, fetches.pop(index), workdir, options)
-            else:
-                entries += angle.kept + angle.failed
-            if on_angle_done is not None:
-                on_angle_done(list(entries))
+    copies, abandoned = threading.Semaphore(MAX_LOCAL_COPIES), threading.Event()
+
+    def fetch(angle: _Angle) -> Path:
+        copies.acquire()  # released once this angle's clips are cut and its copy removed
+        if abandoned.is_set():
+            raise RuntimeError("not fetched: cutting an earlier angle stopped with an error")
+        return _fetch_angle(objects, angle, workdir)
+
+    with ThreadPoolExecutor(max_workers=MAX_LOCAL_COPIES) as fetcher:
+        fetches = {fetcher.submit(fetch, angle): angle for angle in to_fetch}
+        try:
+            for fetched in as_completed(fetches):
+                try:
+                    entries += _cut_angle(objects, recording_id, fetches[fetched], fetched, workdir, options)
+                finally:
+                    copies.release()
+                if on_angle_done is not None:
+                    on_angle_done(list(entries))
+        except BaseException:
+            abandoned.set()  # the fetches still waiting for a copy's room give up instead of waiting
+            for _ in fetches:
+                copies.release()
+            raise
     return entries, [angle.source for angle in angles]
 
 

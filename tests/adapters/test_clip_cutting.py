@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -13,6 +15,7 @@ from ras_core import training_clips as tc
 from ras_core.recording import Period, Pitch, RecordingMetadata
 from ras_core.training_clips import ClipSettings, Moment
 from ras_platform.clip_cutting import (
+    MAX_LOCAL_COPIES,
     CutOptions,
     UnreadableVideo,
     available_cores,
@@ -111,6 +114,43 @@ def test_clips_cut_at_once_share_the_cores_decoder_and_encoder_alike(
         before_input, after_input = args[: args.index("-i")], args[args.index("-i") :]
         assert before_input[before_input.index("-threads") + 1] == expected  # the decoder
         assert after_input[after_input.index("-threads") + 1] == expected  # the encoder
+
+
+class DownloadingStore(ReadCounter):
+    """The local store read as S3 is: every source downloaded into the work folder, none read in place.
+    Records how many local copies of sources exist right after each download."""
+
+    def __init__(self, root: Path, workdir: Path) -> None:
+        super().__init__(root)
+        self.workdir, self.copies_at_once = workdir, 0
+        self.started: dict[str, threading.Event] = {}
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def download(self, key: str, dest: Path) -> Path:
+        self.started.setdefault(key, threading.Event()).set()
+        if key == "videos/main.mp4":  # the first angle lands only once the second is being fetched
+            assert self.started.setdefault("videos/wide.mp4", threading.Event()).wait(10)
+        path = super().download(key, dest)
+        self.copies_at_once = max(self.copies_at_once, len(list(self.workdir.glob("angle-*/source/*"))))
+        return path
+
+
+def test_sources_are_fetched_at_once_two_local_copies_at_most(objects: ReadCounter, tmp_path: Path) -> None:
+    recording = _recording(objects, duration_s=20.0)
+    make_test_video(objects.path_of("videos/high.mp4"), duration_s=20.0, width=96, height=54, fps=FPS)
+    recording = replace(recording, video_uris=(*recording.video_uris, "videos/high.mp4"))
+    store = DownloadingStore(objects.root, tmp_path / "work")
+    plan = _plan(recording, [5.0, 12.0])
+
+    entries, sources = cut_recording_clips(store, "rec-1", plan.clips, {}, tmp_path / "work", CutOptions())
+
+    assert len(entries) == 6 and all(e["state"] == "cut" for e in entries), entries
+    assert store.reads == Counter({"videos/main.mp4": 1, "videos/wide.mp4": 1, "videos/high.mp4": 1})
+    assert [s.fetched for s in sources] == [True, True, True]
+    assert 1 <= store.copies_at_once <= MAX_LOCAL_COPIES
+    assert not list((tmp_path / "work").glob("angle-*/source/*"))
 
 
 def test_a_rerun_reads_no_source_whose_clips_are_all_current(objects: ReadCounter, tmp_path: Path) -> None:
