@@ -5,7 +5,7 @@ loopback) and 20 moments spread over the match, so 40 clips of 12 s. Interleaved
 same store:
 
 - ours: `ras_platform.clip_cutting.cut_recording_clips`, what the `training_clips` asset runs: each
-  angle downloaded once (the next while this one's clips are cut), its clips cut from the local copy
+  angle downloaded once (both at once, each cut as soon as it lands), its clips cut from the local copy
   in parallel (one per core), uploaded;
 - naive (the reference): what the media team's pipeline did, per clip: download the whole source,
   cut the clip, upload it, delete the copy; with the same parallelism and the same ffmpeg command,
