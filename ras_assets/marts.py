@@ -136,10 +136,15 @@ def _release_warehouse(invocation: Any) -> None:
             environment.close()
 
 
+def marts_objects_dir(settings: Settings) -> str | None:
+    """The local objects directory the marts read, or None where they cannot be built (S3)."""
+    return str(settings.objects_dir) if settings.object_store == "local" else None
+
+
 def marts_automation_sensor(settings: Settings) -> AutomationConditionSensorDefinition:
     """Evaluates the marts' automation condition. Stopped by default where the marts cannot be built
     (an S3 object store): running, it would start a run that fails every `MARTS_REFRESH_CRON` tick."""
-    builds = settings.object_store == "local"
+    builds = marts_objects_dir(settings) is not None
     description = "Evaluates the marts' automation condition: rebuild after processed data changed."
     if not builds:
         description += " Stopped by default: the marts read a local object store and this one is S3."
@@ -157,14 +162,15 @@ def marts_resources(settings: Settings) -> dict[str, ConfigurableResource]:
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
         "marts_warehouse": MartsWarehouseResource(
             database_path=str(settings.data_dir.absolute() / "marts.duckdb"),
-            objects_dir=str(settings.objects_dir) if settings.object_store == "local" else None,
+            objects_dir=marts_objects_dir(settings),
         ),
     }
 
 
+_settings = get_settings()
 defs = Definitions(
     assets=[marts],
-    sensors=[marts_automation_sensor(get_settings())],
-    resources=marts_resources(get_settings()),
+    sensors=[marts_automation_sensor(_settings)],
+    resources=marts_resources(_settings),
     executor=in_process_executor,
 )

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, instance_for_test, materialize
+from dagster import AssetKey, Failure, instance_for_test, materialize
 
 from ras_assets.marts import DBT_EXECUTABLE, MartsWarehouseResource, dbt_project, marts
 from ras_core import catalogue
@@ -174,5 +174,5 @@ def test_the_marts_refresh_by_themselves_only_where_they_can_be_built(object_sto
     assert marts_automation_sensor(settings).default_status.name == status
     warehouse = marts_resources(settings)["marts_warehouse"]
     if object_store == "s3":  # built by hand anyway, the asset says why it cannot
-        with pytest.raises(Exception, match="local object store; this one is S3"):
+        with pytest.raises(Failure, match="local object store; this one is S3"):
             warehouse.dbt_vars()  # type: ignore[attr-defined]
