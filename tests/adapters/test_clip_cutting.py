@@ -153,6 +153,38 @@ def test_sources_are_fetched_at_once_two_local_copies_at_most(objects: ReadCount
     assert not list((tmp_path / "work").glob("angle-*/source/*"))
 
 
+def test_a_failure_after_an_angle_stops_the_fetches_waiting(objects: ReadCounter, tmp_path: Path) -> None:
+    """The manifest write after the first angle fails (a full disk, the store down): the error comes
+    out, and the angles still waiting for room to be fetched are not fetched (nothing hangs)."""
+    recording = _recording(objects, duration_s=20.0)
+    for name in ("high", "behind"):
+        make_test_video(objects.path_of(f"videos/{name}.mp4"), duration_s=20.0, width=96, height=54, fps=FPS)
+    recording = replace(recording, video_uris=(*recording.video_uris, "videos/high.mp4", "videos/behind.mp4"))
+    store = DownloadingStore(objects.root, tmp_path / "work")
+    plan = _plan(recording, [5.0])
+    outcome: list[BaseException] = []
+
+    def manifest_write_fails(entries: list[dict]) -> None:
+        raise OSError("No space left on device")
+
+    def cut() -> None:
+        try:
+            options = CutOptions()
+            cut_recording_clips(
+                store, "rec-1", plan.clips, {}, tmp_path / "work", options, on_angle_done=manifest_write_fails
+            )
+        except BaseException as error:
+            outcome.append(error)
+
+    runner = threading.Thread(target=cut, daemon=True)  # a hang fails the test instead of the suite
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "cutting hung on the fetches waiting for room"
+    assert isinstance(outcome[0], OSError) and "No space left" in str(outcome[0])
+    # Two fetched at once, one more started when the first angle's room was freed; never the fourth.
+    assert sum(store.reads.values()) <= MAX_LOCAL_COPIES + 1 < len(recording.video_uris)
+
+
 def test_a_rerun_reads_no_source_whose_clips_are_all_current(objects: ReadCounter, tmp_path: Path) -> None:
     recording = _recording(objects)
     plan = _plan(recording, [5.0, 12.0])
