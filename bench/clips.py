@@ -197,12 +197,13 @@ def _ours(store: CountingS3, clips: list[tc.PlannedClip], workdir: Path) -> int:
 
 
 def _naive(store: CountingS3, clips: list[tc.PlannedClip], workdir: Path) -> int:
+    threads = CutOptions().threads_per_cut  # as `_ours` cuts
+
     def one(clip: tc.PlannedClip) -> bool:
         folder = workdir / clip.clip_id
         try:
             source = store.download(video_key(store, clip.source_uri), folder / "source.mp4")
             local = folder / f"{clip.clip_id}.mp4"
-            threads = CutOptions().threads_per_cut
             cut_clip(source, local, start_s=clip.start_s, duration_s=clip.duration_s, threads=threads)
             store.put_file(clip_key("rec-bench-naive", clip.clip_id), local)
             return True
