@@ -107,7 +107,8 @@ def measure_once(kind: str, files: dict[str, Path], recording_id: str, duration_
     ]  # fmt: skip
     started = time.perf_counter()
     with tempfile.TemporaryFile() as stdout:
-        process = subprocess.Popen(argv, stdout=stdout)
+        # From the checkout, so `-m bench.import_path` resolves whatever the caller's working directory.
+        process = subprocess.Popen(argv, stdout=stdout, cwd=Path(__file__).resolve().parents[1])
         process.wait()
         wall = time.perf_counter() - started
         stdout.seek(0)
