@@ -29,7 +29,14 @@ from dataclasses import dataclass, field
 import httpx
 
 from ras_core import catalogue
-from ras_platform.dagster_client import IMPORT_PROCESSED_JOB, DagsterClient, DagsterError, raw_asset_path
+from ras_platform.dagster_client import (
+    FAST_LANE,
+    FAST_LANE_TAG,
+    IMPORT_PROCESSED_JOB,
+    DagsterClient,
+    DagsterError,
+    raw_asset_path,
+)
 from ras_platform.lifecycle import Lifecycle, RawMaterialization
 from ras_platform.state_store import StateStore
 
@@ -118,7 +125,8 @@ class CallbackFastPath:
                 run_id = self.dagster.launch_partition_run(
                     IMPORT_PROCESSED_JOB,
                     recording,
-                    import_run_tags(recording, outputs),
+                    # Started when submitted, not at the daemon's next dequeue (room was checked).
+                    {**import_run_tags(recording, outputs), FAST_LANE_TAG: FAST_LANE},
                     assets=[[name] for name in sorted(outputs)],
                     run_key=import_run_key(store, recording, outputs),
                 )

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # under way, i.e. while its run would start at once: past it the callbacks are still applied,
     # and the import waits in the state store for the callback sensor, where it picks up the
     # recording's outputs that become ready meanwhile (bench `throughput`: runs per recording). Set
-    # it to the instance's `run_queue.max_concurrent_runs` (40 in deploy/dagster.production.yaml).
+    # it to the run coordinator's `max_concurrent_runs` (40 in deploy/dagster.production.yaml).
     callback_fast_path_max_active_runs: int = EMBEDDED_MAX_CONCURRENT_RUNS
     # The callback sensor keeps at most this many import runs queued or under way; the other waiting
     # imports stay in the state store. Only import runs count, so runs of other kinds waiting in the

@@ -44,13 +44,18 @@ def free_port() -> int:
 
 def embedded_dagster_yaml(storage_postgres_url: str | None = None) -> dict:
     """The Dagster instance of one machine: SQLite (or PostgreSQL) storage, a queued coordinator
-    that dequeues every second, and a cap on concurrent EMA-trigger runs."""
+    that dequeues every second, with a fast lane for the callback fast path's import runs
+    (`ras_platform/run_coordinator.py`), and a cap on concurrent EMA-trigger runs."""
     config: dict = {
         "telemetry": {"enabled": False},
-        "run_queue": {
-            "max_concurrent_runs": EMBEDDED_MAX_CONCURRENT_RUNS,
-            "dequeue_interval_seconds": 1,
-            "tag_concurrency_limits": [{"key": "ras/kind", "value": "ema-trigger", "limit": 1}],
+        "run_coordinator": {
+            "module": "ras_platform.run_coordinator",
+            "class": "FastLaneRunCoordinator",
+            "config": {
+                "max_concurrent_runs": EMBEDDED_MAX_CONCURRENT_RUNS,
+                "dequeue_interval_seconds": 1,
+                "tag_concurrency_limits": [{"key": "ras/kind", "value": "ema-trigger", "limit": 1}],
+            },
         },
         "sensors": {"use_threads": True, "num_workers": 3},
         "run_monitoring": {

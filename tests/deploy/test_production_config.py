@@ -28,7 +28,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
+from dagster._core.run_coordinator import SubmitRunContext
 from dagster._core.storage.dagster_run import DagsterRun, make_new_run_id
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_aws.ecs import EcsRunLauncher
@@ -36,6 +36,7 @@ from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from moto import mock_aws
 
+from ras_platform.run_coordinator import FastLaneRunCoordinator
 from ras_platform.settings import Settings
 from ras_platform.stack import embedded_dagster_yaml
 
@@ -56,6 +57,13 @@ pytestmark = pytest.mark.timeout(60)
 
 def production_config() -> dict:
     return yaml.safe_load(PRODUCTION_YAML.read_text())
+
+
+def queue_settings(instance_config: dict) -> dict:
+    """The run queue's limits, as the fast-lane run coordinator of an instance file takes them."""
+    coordinator = instance_config["run_coordinator"]
+    assert coordinator["class"] == "FastLaneRunCoordinator"
+    return coordinator["config"]
 
 
 # ---- the instance file, without PostgreSQL -------------------------------------------------------
@@ -88,11 +96,11 @@ def test_production_launcher_is_ecs_with_valid_config() -> None:
 
 
 def test_production_queue_limits_ema_triggers() -> None:
-    limits = production_config()["run_queue"]["tag_concurrency_limits"]
+    limits = queue_settings(production_config())["tag_concurrency_limits"]
     assert EMA_TRIGGER_LIMIT in limits
     assert IMPORT_LIMIT in limits
     # The production limit names the same tag the embedded instance (and the jobs) use.
-    embedded = embedded_dagster_yaml()["run_queue"]["tag_concurrency_limits"]
+    embedded = queue_settings(embedded_dagster_yaml())["tag_concurrency_limits"]
     tag = {(limit["key"], limit["value"]) for limit in embedded}
     assert tag <= {(limit["key"], limit["value"]) for limit in limits}
 
@@ -102,7 +110,7 @@ def tagged_run(job_name: str, kind: str, **kwargs: object) -> DagsterRun:
 
 
 def test_queue_launches_at_most_two_ema_triggers_at_once() -> None:
-    limits = production_config()["run_queue"]["tag_concurrency_limits"]
+    limits = queue_settings(production_config())["tag_concurrency_limits"]
     trigger = tagged_run("trigger_ema_jobs", "ema-trigger")
     validate = tagged_run("validate_recording", "validate")
     in_progress = [tagged_run("trigger_ema_jobs", "ema-trigger") for _ in range(2)]
@@ -211,11 +219,11 @@ def test_production_instance_uses_postgres_storage(production_instance: DagsterI
 @pytest.mark.postgres
 def test_production_instance_queues_runs_with_tag_limits(production_instance: DagsterInstance) -> None:
     coordinator = production_instance.run_coordinator
-    assert isinstance(coordinator, QueuedRunCoordinator)
+    assert isinstance(coordinator, FastLaneRunCoordinator)
     queue = coordinator.get_run_queue_config()
     assert EMA_TRIGGER_LIMIT in queue.tag_concurrency_limits
     assert IMPORT_LIMIT in queue.tag_concurrency_limits
-    assert queue.max_concurrent_runs == production_config()["run_queue"]["max_concurrent_runs"]
+    assert queue.max_concurrent_runs == queue_settings(production_config())["max_concurrent_runs"]
 
     # A run as the webserver creates it for the code location of workspace.production.yaml.
     grpc_server = yaml.safe_load(WORKSPACE_YAML.read_text())["load_from"][0]["grpc_server"]
@@ -292,10 +300,11 @@ def test_helm_instance_matches_the_production_instance() -> None:
 
     coordinator = values["dagsterDaemon"]["runCoordinator"]
     assert coordinator["enabled"] is True
-    assert coordinator["type"] == "QueuedRunCoordinator"
-    queued = coordinator["config"]["queuedRunCoordinator"]
-    assert queued["tagConcurrencyLimits"] == production["run_queue"]["tag_concurrency_limits"]
-    assert queued["maxConcurrentRuns"] == production["run_queue"]["max_concurrent_runs"]
+    assert coordinator["type"] == "CustomRunCoordinator"
+    custom = coordinator["config"]["customRunCoordinator"]
+    assert {"module": custom["module"], "class": custom["class"], "config": custom["config"]} == (
+        production["run_coordinator"]
+    )
 
     postgresql = values["postgresql"]
     assert postgresql["enabled"] is False  # external PostgreSQL

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from dagster import AssetKey, DagsterRunStatus, RunsFilter, build_sensor_context, instance_for_test
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterRunStatus,
+    RunsFilter,
+    build_sensor_context,
+    instance_for_test,
+)
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import WorkspaceProcessContext
@@ -32,7 +40,7 @@ from ras_platform.db.engine import write_transaction
 from ras_platform.db.schema import job_states
 from ras_platform.lifecycle import READY_IMPORT_GRACE
 from ras_platform.object_store import LocalObjectStore
-from ras_platform.stack import free_port
+from ras_platform.stack import embedded_dagster_yaml, free_port
 from ras_platform.state_store import StateStore
 from resources import platform_resources
 from sensors.ema_callbacks import ema_callback_sensor
@@ -63,6 +71,23 @@ class Dagster:
 
 @pytest.fixture
 def dagster(tmp_path: Path) -> Iterator[Dagster]:
+    with running_dagster(tmp_path, QUEUE_ONLY) as dagster:
+        yield dagster
+
+
+@pytest.fixture
+def fast_lane_dagster(tmp_path: Path) -> Iterator[Dagster]:
+    """The embedded instance's run coordinator, with a launcher that only records the launch."""
+    overrides = {
+        "run_coordinator": embedded_dagster_yaml()["run_coordinator"],
+        "run_launcher": {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"},
+    }
+    with running_dagster(tmp_path, overrides) as dagster:
+        yield dagster
+
+
+@contextmanager
+def running_dagster(tmp_path: Path, instance_overrides: dict) -> Iterator[Dagster]:
     store = StateStore(f"sqlite:///{tmp_path / 'ras.sqlite'}")
     objects = LocalObjectStore(tmp_path / "objects", base_url=UNREACHABLE, signing_key=SIGNING_KEY)
     recording = parse_recording_metadata(json.loads((FIXTURES / "recording.json").read_text()))
@@ -73,7 +98,7 @@ def dagster(tmp_path: Path) -> Iterator[Dagster]:
         LoadableTargetOrigin(module_name="ras_assets.definitions"), location_name="ras"
     )
     with (
-        instance_for_test(overrides=QUEUE_ONLY) as instance,
+        instance_for_test(overrides=instance_overrides) as instance,
         WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace,
     ):
         instance.add_dynamic_partitions("recordings", [recording.recording_id])
@@ -170,6 +195,24 @@ def test_a_callback_launches_its_import_run_without_a_sensor_tick(dagster: Dagst
     assert again.run_requests == [] and again.asset_events == []
     assert fast_path(platform, dagster.client).apply(platform.recording_id).launched == []
     assert len(dagster.import_runs()) == 1
+
+
+def test_the_import_run_starts_when_launched_not_at_the_next_dequeue(fast_lane_dagster: Dagster) -> None:
+    """With the embedded instance's coordinator, the fast path's import run skips the run queue's
+    wait: the webserver launches it when the fast path asks (no daemon runs here)."""
+    platform = fast_lane_dagster.platform
+    deliver_wave(platform)
+
+    outcome = fast_path(platform, fast_lane_dagster.client).apply(platform.recording_id)
+
+    [run] = fast_lane_dagster.import_runs()
+    assert outcome.launched == [run.run_id]
+    assert run.status == DagsterRunStatus.STARTING
+    events = [e.dagster_event_type for e in platform.instance.all_logs(run.run_id) if e.dagster_event_type]
+    assert DagsterEventType.PIPELINE_ENQUEUED not in events
+    # A validation run launched through the same API still waits its turn in the queue.
+    validation = fast_lane_dagster.client.launch_partition_run("validate_recording", platform.recording_id)
+    assert platform.instance.get_run_by_id(validation).status == DagsterRunStatus.QUEUED
 
 
 def test_a_launch_under_a_run_key_is_idempotent(dagster: Dagster) -> None:
