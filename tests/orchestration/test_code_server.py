@@ -100,3 +100,35 @@ def test_dagster_storages_read_alembics_migration_scripts_once_per_process() -> 
     # One per storage kind (runs, event log, schedules: each has its own alembic.ini), built by the
     # first instance; the next two instances build none.
     assert done.stdout.split() == ["3", "3", "3"]
+
+
+_RUNS_WITH_TUNING = """
+import sys, tempfile
+from dagster import DagsterEventType, DagsterInstance, asset, materialize
+if sys.argv[1] == "tuned":
+    import ras_platform.dagster_tuning as tuning
+
+@asset
+def scored() -> int:
+    return 1
+
+with tempfile.TemporaryDirectory() as home, DagsterInstance.local_temp(home) as instance:
+    runs = [materialize([scored], instance=instance).run_id for _ in range(3)]
+    for run_id in runs:  # every event of every run was stored and reads back
+        kinds = [e.dagster_event_type for e in instance.all_logs(run_id) if e.is_dagster_event]
+        assert kinds[-1] == DagsterEventType.RUN_SUCCESS, kinds
+        assert DagsterEventType.ASSET_MATERIALIZATION in kinds, kinds
+    assert len(instance.fetch_materializations(scored.key, limit=10).records) == 3
+    print(tuning.engines_built if sys.argv[1] == "tuned" else "-")
+"""
+
+
+def test_dagster_sqlite_storages_build_one_engine_per_database_file() -> None:
+    """Three runs write their events through one engine per file: the runs, schedules and event-log
+    index databases, and each run's shard (Dagster alone builds one per connection: per event)."""
+    for mode in ("plain", "tuned"):  # the same script passes with Dagster's own storages
+        done = subprocess.run(
+            [sys.executable, "-c", _RUNS_WITH_TUNING, mode], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) <= 3 + 3
