@@ -143,15 +143,19 @@ def marts_objects_dir(settings: Settings) -> str | None:
 
 def marts_automation_sensor(settings: Settings) -> AutomationConditionSensorDefinition:
     """Evaluates the marts' automation condition. Stopped by default where the marts cannot be built
-    (an S3 object store): running, it would start a run that fails every `MARTS_REFRESH_CRON` tick."""
+    (an S3 object store): running, it would start a run that fails every `MARTS_REFRESH_CRON` tick;
+    and where `RAS_MARTS_AUTOMATION` is off."""
     builds = marts_objects_dir(settings) is not None
     description = "Evaluates the marts' automation condition: rebuild after processed data changed."
     if not builds:
         description += " Stopped by default: the marts read a local object store and this one is S3."
+    elif not settings.marts_automation:
+        description += " Stopped by default: RAS_MARTS_AUTOMATION is off (build the marts on demand)."
+    automatic = builds and settings.marts_automation
     return AutomationConditionSensorDefinition(
         "marts_automation",
         target=AssetSelection.assets(marts),
-        default_status=DefaultSensorStatus.RUNNING if builds else DefaultSensorStatus.STOPPED,
+        default_status=DefaultSensorStatus.RUNNING if automatic else DefaultSensorStatus.STOPPED,
         minimum_interval_seconds=30,
         description=description,
     )

@@ -176,3 +176,12 @@ def test_the_marts_refresh_by_themselves_only_where_they_can_be_built(object_sto
     if object_store == "s3":  # built by hand anyway, the asset says why it cannot
         with pytest.raises(Failure, match="local object store; this one is S3"):
             warehouse.dbt_vars()  # type: ignore[attr-defined]
+
+
+def test_the_marts_automation_can_be_turned_off() -> None:
+    from ras_assets.marts import marts_automation_sensor
+    from ras_platform.settings import Settings
+
+    sensor = marts_automation_sensor(Settings(object_store="local", marts_automation=False))
+    assert sensor.default_status.name == "STOPPED"
+    assert "RAS_MARTS_AUTOMATION is off" in (sensor.description or "")
