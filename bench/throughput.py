@@ -275,6 +275,7 @@ def _rows(size: str, design: PlatformRun, reference: PlatformRun) -> list[dict[s
     runs = ", ".join(f"{job} {count / n:.2f}" for job, count in sorted(design.runs_by_job.items()))
     ref_runs = ", ".join(f"{job} {count / n:.2f}" for job, count in sorted(reference.runs_by_job.items()))
     cpu_split = ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(design.cpu_s.items()))
+    ref_cpu_split = ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(reference.cpu_s.items()))
     complete = design.completed == n
     extra = split_imports(design.run_records)
     split = (
@@ -290,7 +291,8 @@ def _rows(size: str, design: PlatformRun, reference: PlatformRun) -> list[dict[s
         row("throughput.runs_per_recording", design.runs / n, "runs", size=size, reference=reference.runs / n,
             target=TARGET_RUNS, note=f"per job: {runs}; reference: {ref_runs}; {split}"),
         row("throughput.cpu_s_per_recording", cpu, "cpu-s", size=size, reference=ref_cpu, target=TARGET_CPU_S,
-            note=f"all stack processes incl. the EMA simulator; per process: {cpu_split}", digits=2),
+            note=f"all stack processes incl. the EMA simulator; per process: {cpu_split}; "
+            f"reference: {ref_cpu_split}", digits=2),
         row("throughput.platform_cpu_s_per_recording", platform_cpu, "cpu-s", size=size,
             reference=ref_platform_cpu,
             note="API, Dagster webserver, daemon and code servers (with their run workers)", digits=2),

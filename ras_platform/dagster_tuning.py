@@ -14,7 +14,7 @@ files of the installed Dagster that no running process changes, so one script di
 configuration (one per storage kind) per process gives the same answers.
 
 Dagster's SQLite storages (the embedded instance's runs, schedules and event log) also build a new
-SQLAlchemy engine for every connection, which is every event a run writes: an import run writes ~66,
+SQLAlchemy engine for every connection, which is every event a run writes: an import run writes ~54,
 each one to its run's shard and asset events again to the index shard. An engine is cheap to connect
 but costly to build, and SQLAlchemy's cache of compiled statements lives on the engine, so every event
 compiled its INSERT again. py-spy over the `throughput` benchmark (30 recordings, 2026-11-29): engine

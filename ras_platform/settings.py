@@ -119,11 +119,12 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     object_max_body_bytes: int = Field(default=5 * 1024**3, gt=0)
 
-    # Level of the API's JSON log lines (ras_platform/logs.py); INFO logs one line per request.
     # The analytics marts rebuild by themselves after processed data changed, at most every
     # `MARTS_REFRESH_CRON` tick (ras_assets/marts.py); off, they are built only on demand (UI, CLI).
     # Each build is one dbt run over every recording, whatever changed.
     marts_automation: bool = True
+
+    # Level of the API's JSON log lines (ras_platform/logs.py); INFO logs one line per request.
     log_level: str = "INFO"
 
     @model_validator(mode="after")
