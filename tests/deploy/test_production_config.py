@@ -300,11 +300,11 @@ def test_helm_instance_matches_the_production_instance() -> None:
 
     coordinator = values["dagsterDaemon"]["runCoordinator"]
     assert coordinator["enabled"] is True
-    assert coordinator["type"] == "CustomRunCoordinator"
-    custom = coordinator["config"]["customRunCoordinator"]
-    assert {"module": custom["module"], "class": custom["class"], "config": custom["config"]} == (
-        production["run_coordinator"]
-    )
+    # Dagster's own coordinator: the chart's webserver and daemon images do not carry ras_platform.
+    assert coordinator["type"] == "QueuedRunCoordinator"
+    queued = coordinator["config"]["queuedRunCoordinator"]
+    assert queued["tagConcurrencyLimits"] == queue_settings(production)["tag_concurrency_limits"]
+    assert queued["maxConcurrentRuns"] == queue_settings(production)["max_concurrent_runs"]
 
     postgresql = values["postgresql"]
     assert postgresql["enabled"] is False  # external PostgreSQL
