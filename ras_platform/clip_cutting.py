@@ -171,7 +171,8 @@ def cut_recording_clips(
             for _ in fetches:
                 copies.release()
             raise
-    return entries, [angle.source for angle in angles]
+    # In clip order, whichever angle landed first: the preview strip is the first cut clip's.
+    return sorted(entries, key=lambda entry: entry["clip_id"]), [angle.source for angle in angles]
 
 
 def _plan_angle(

@@ -123,17 +123,17 @@ class DownloadingStore(ReadCounter):
     def __init__(self, root: Path, workdir: Path) -> None:
         super().__init__(root)
         self.workdir, self.copies_at_once = workdir, 0
-        self.started: dict[str, threading.Event] = {}
+        self.landed: dict[str, threading.Event] = {}
 
     def local_path(self, key: str) -> Path | None:
         return None
 
     def download(self, key: str, dest: Path) -> Path:
-        self.started.setdefault(key, threading.Event()).set()
-        if key == "videos/main.mp4":  # the first angle lands only once the second is being fetched
-            assert self.started.setdefault("videos/wide.mp4", threading.Event()).wait(10)
+        if key == "videos/main.mp4":  # the first angle lands only once the second has landed
+            assert self.landed.setdefault("videos/wide.mp4", threading.Event()).wait(10)
         path = super().download(key, dest)
         self.copies_at_once = max(self.copies_at_once, len(list(self.workdir.glob("angle-*/source/*"))))
+        self.landed.setdefault(key, threading.Event()).set()
         return path
 
 
@@ -147,6 +147,8 @@ def test_sources_are_fetched_at_once_two_local_copies_at_most(objects: ReadCount
     entries, sources = cut_recording_clips(store, "rec-1", plan.clips, {}, tmp_path / "work", CutOptions())
 
     assert len(entries) == 6 and all(e["state"] == "cut" for e in entries), entries
+    # The second angle was cut first; the entries still come in clip order (the preview is the first).
+    assert [e["clip_id"] for e in entries] == sorted(e["clip_id"] for e in entries)
     assert store.reads == Counter({"videos/main.mp4": 1, "videos/wide.mp4": 1, "videos/high.mp4": 1})
     assert [s.fetched for s in sources] == [True, True, True]
     assert 1 <= store.copies_at_once <= MAX_LOCAL_COPIES
