@@ -124,7 +124,7 @@ def test_a_limit_over_every_value_of_a_tag_leaves_the_run_to_the_queue() -> None
         assert submit(instance, fast({"ras/kind": "import"})).status == DagsterRunStatus.STARTING
 
 
-def test_a_failed_launch_fails_the_run_as_the_daemon_would(instance: DagsterInstance) -> None:
+def test_a_failed_launch_fails_the_run_as_the_daemon_would() -> None:
     with instance_for_test(
         overrides={
             "run_coordinator": {"module": "ras_platform.run_coordinator", "class": "FastLaneRunCoordinator"},
