@@ -115,7 +115,10 @@ class JobsRequest(BaseModel):
 
 class JobsAccepted(BaseModel):
     recording_id: str
-    run_id: str
+    run_id: str = Field(
+        description="the `validate_recordings` run that validates this recording and triggers its EMA "
+        "jobs; recordings started while it waits in Dagster's queue share it"
+    )
     jobs: list[JobStatusModel]
 
 

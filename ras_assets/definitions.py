@@ -6,10 +6,10 @@ through the one composition root (`ras_platform.platform`).
 
 from dagster import Definitions, in_process_executor
 
-from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_recording_job
+from ras_assets.jobs import import_processed_job, trigger_ema_jobs
 from ras_assets.processed import processed_assets
 from ras_assets.raw import raw_asset_specs
-from ras_assets.recording import recording
+from ras_assets.recording import recording, validate_recordings
 from ras_assets.training import training_clips, training_dataset, training_dataset_job
 from ras_assets.video import process_video_job, uploads_area, video, video_renditions
 from resources import platform_resources
@@ -33,7 +33,7 @@ defs = Definitions(
         training_dataset,
     ],
     jobs=[
-        validate_recording_job,
+        validate_recordings,
         import_processed_job,
         trigger_ema_jobs,
         process_video_job,

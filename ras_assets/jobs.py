@@ -1,6 +1,7 @@
 """Dagster jobs: few runs per recording (dagster-notes.md: each run costs seconds to launch).
 
-- `validate_recording`: the `recording` asset for one partition; POST /jobs launches it.
+- `validate_recordings` (in `ras_assets.recording`): POST /jobs (and the upload sensor) launch it,
+  or ride on one still queued; one run validates every recording asked for meanwhile.
 - `trigger_ema_jobs`: one short run triggers every ready EMA job, of many recordings at once.
 - `import_processed`: the processed assets of one recording that are ready together, in one run.
 """
@@ -21,21 +22,12 @@ from ras_assets.partitions import recordings_partitions
 from ras_assets.raw import raw_asset_key
 from ras_core import catalogue
 from ras_core.lifecycle import JobRef
-from ras_platform.dagster_client import IMPORT_KIND, VALIDATE_RECORDING_JOB
+from ras_platform.dagster_client import IMPORT_KIND
 from ras_platform.lifecycle import Lifecycle
 from ras_platform.trigger import trigger_job
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
 EMA_TRIGGER_TAG = {"ras/kind": "ema-trigger"}
-
-validate_recording_job = define_asset_job(
-    VALIDATE_RECORDING_JOB,
-    selection=AssetSelection.assets("recording"),
-    partitions_def=recordings_partitions,
-    executor_def=in_process_executor,
-    tags={"ras/kind": "validate"},
-    description="Validate a recording's metadata and trigger the EMA jobs ready now (the independent ones).",
-)
 
 import_processed_job = define_asset_job(
     "import_processed",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 REPOSITORY_NAME = "__repository__"  # the implicit repository of a Definitions object
 # Names the code location defines (ras_assets) and the API launches by; shared so they cannot drift.
 RECORDINGS_PARTITIONS = "recordings"
-VALIDATE_RECORDING_JOB = "validate_recording"
+VALIDATE_RECORDINGS_JOB = "validate_recordings"  # POST /jobs: every recording asked for meanwhile
 IMPORT_PROCESSED_JOB = "import_processed"
 # Dagster's own tag for a sensor's run key; a run launched here under a key carries it too, so the
 # launch can be repeated (a timeout that hid a success, two callers) without a second run.
@@ -87,6 +87,8 @@ mutation Terminate($ids: [String!]!) {
 }"""
 
 ACTIVE_RUN_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "MANAGED"]
+# Runs whose ops have not begun: what such a run reads from the state store, it reads later.
+WAITING_RUN_STATUSES = ["NOT_STARTED", "QUEUED", "STARTING"]
 
 
 class DagsterError(RuntimeError):
@@ -135,7 +137,20 @@ class DagsterClient:
         `run_key`, a run already launched under that key is returned instead of a second one."""
         if run_key is not None and (existing := self.run_ids_with_tag(RUN_KEY_TAG, run_key)):
             return existing[0]
-        all_tags = {"dagster/partition": partition_key, **(tags or {})}
+        return self.launch_run(
+            job_name, {"dagster/partition": partition_key, **(tags or {})}, assets=assets, run_key=run_key
+        )
+
+    def launch_run(
+        self,
+        job_name: str,
+        tags: dict[str, str] | None = None,
+        *,
+        assets: list[list[str]] | None = None,
+        run_key: str | None = None,
+    ) -> str:
+        """Launch a run of `job_name` (only `assets` of it, given their key paths); its run id."""
+        all_tags = dict(tags or {})
         if run_key is not None:
             all_tags[RUN_KEY_TAG] = run_key
         selector: dict[str, Any] = {**self._selector, "jobName": job_name}
@@ -151,6 +166,13 @@ class DagsterClient:
             errors = result.get("errors") or [result]
             raise DagsterError("; ".join(e.get("message", result["__typename"]) for e in errors))
         return result["run"]["runId"]
+
+    def waiting_run_id(self, job_name: str) -> str | None:
+        """A run of `job_name` that has not begun executing (queued, or being launched), if any."""
+        run_filter = {"pipelineName": job_name, "statuses": WAITING_RUN_STATUSES}
+        result = self._query(_RUNS_BY_TAG, {"filter": run_filter, "limit": 1})["runsOrError"]
+        runs = result.get("results", [])
+        return runs[0]["runId"] if runs else None
 
     def run_ids_with_tag(self, tag_key: str, tag_value: str) -> list[str]:
         """Runs tagged `tag_key=tag_value`, whatever their status."""

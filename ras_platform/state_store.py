@@ -154,6 +154,45 @@ class StateStore:
             )
         return validated_at is not None
 
+    def request_validation(self, recording_id: str) -> None:
+        """POST /jobs: the next `validate_recordings` run validates this recording (again). A request
+        already waiting keeps its time, so the oldest request is the one the safety net watches."""
+        with write_transaction(self._engine) as conn:
+            conn.execute(
+                update(recordings)
+                .where(
+                    recordings.c.recording_id == recording_id,
+                    recordings.c.validation_requested_at.is_(None),
+                )
+                .values(validation_requested_at=now())
+            )
+
+    def validation_requests(
+        self, *, limit: int = 200, requested_before: datetime | None = None
+    ) -> list[tuple[str, datetime]]:
+        """Recordings waiting for validation, oldest request first, with when each asked."""
+        query = select(recordings.c.recording_id, recordings.c.validation_requested_at).where(
+            recordings.c.validation_requested_at.is_not(None)
+        )
+        if requested_before is not None:
+            query = query.where(recordings.c.validation_requested_at < requested_before)
+        query = query.order_by(recordings.c.validation_requested_at, recordings.c.recording_id).limit(limit)
+        with read_transaction(self._engine) as conn:
+            return [(row.recording_id, row.validation_requested_at) for row in conn.execute(query)]
+
+    def clear_validation_request(self, recording_id: str, requested_at: datetime) -> None:
+        """Validated: the request read at `requested_at` is answered. A newer request (POST /jobs
+        again meanwhile) is kept for the next run."""
+        with write_transaction(self._engine) as conn:
+            conn.execute(
+                update(recordings)
+                .where(
+                    recordings.c.recording_id == recording_id,
+                    recordings.c.validation_requested_at <= requested_at,
+                )
+                .values(validation_requested_at=None)
+            )
+
     # --- jobs -------------------------------------------------------------------------------------
 
     def job_states(self, recording_id: str) -> list[JobStatus]:

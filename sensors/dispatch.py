@@ -5,69 +5,41 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from dagster import (
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
-    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     sensor,
 )
 
-from ras_assets.jobs import import_processed_job, trigger_ema_jobs, validate_recording_job
+from ras_assets.jobs import import_processed_job, trigger_ema_jobs
+from ras_assets.recording import validate_recordings
 from ras_assets.runs import has_active_run, import_run_request, recordings_with_active_runs
-from ras_core.states import JobState
 from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
 
 TRIGGERS_PER_RUN = 100  # one short run triggers EMA jobs of many recordings
+# POST /jobs launches (or joins) a validation run itself; a request older than this with no such run
+# queued or under way lost its run (the API killed between request and launch, a run that crashed).
+VALIDATION_REQUEST_GRACE = timedelta(seconds=30)
 
 
-def _lost_validations(
+def _unanswered_validations(
     context: SensorEvaluationContext, store: StateStore, bucket: str
-) -> tuple[list[RunRequest], str | None]:
-    """Validation runs that ended without validating (killed with their worker, failed to start)
-    are asked for again. Reads only the validation runs that failed since the last tick (cursor),
-    never all recordings; a recording whose jobs are no longer pending is left alone."""
-    since = datetime.fromtimestamp(float(context.cursor), UTC) if context.cursor else None
-    records = context.instance.get_run_records(
-        RunsFilter(
-            job_name=validate_recording_job.name,
-            statuses=[DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED],
-            updated_after=since,
-        ),
-        limit=200,
-        order_by="update_timestamp",
-        ascending=True,
-    )
-    requests = []
-    for record in records:
-        tags = record.dagster_run.tags
-        recording_id = tags.get("dagster/partition")
-        if tags.get("dagster/will_retry") == "true":
-            continue  # Dagster's run retries launch it again themselves
-        if not recording_id or store.is_validated(recording_id) or not store.recording_exists(recording_id):
-            continue
-        if has_active_run(context.instance, validate_recording_job.name, recording_id):
-            continue
-        if any(status.state is JobState.PENDING for status in store.job_states(recording_id)):
-            requests.append(
-                RunRequest(
-                    run_key=f"validate:{recording_id}:{bucket}",
-                    job_name=validate_recording_job.name,
-                    partition_key=recording_id,
-                    tags={"ras/recording": recording_id},
-                )
-            )
-    cursor = str(records[-1].update_timestamp.timestamp()) if records else context.cursor
-    return requests, cursor
+) -> list[RunRequest]:
+    """One `validate_recordings` run when a validation request waits with no run to answer it."""
+    stale = store.validation_requests(limit=1, requested_before=datetime.now(UTC) - VALIDATION_REQUEST_GRACE)
+    if not stale or has_active_run(context.instance, validate_recordings.name):
+        return []
+    context.log.info(f"validation of {stale[0][0]} (asked {stale[0][1]:%H:%M:%S}) has no run: launching one")
+    return [RunRequest(run_key=f"validate-requested:{bucket}", job_name=validate_recordings.name)]
 
 
 @sensor(
     name="dispatch_sensor",
     minimum_interval_seconds=TICK_INTERVAL_S,
-    jobs=[trigger_ema_jobs, import_processed_job, validate_recording_job],
+    jobs=[trigger_ema_jobs, import_processed_job, validate_recordings],
     default_status=DefaultSensorStatus.RUNNING,
     description="Schedules pending jobs whose recording validated and whose upstream jobs completed; "
     "one trigger run per tick for all recordings.",
@@ -113,8 +85,7 @@ def dispatch_sensor(
         for rec, outs in sorted(plan.stuck_platform_imports.items())
         if rec not in importing
     ]
-    validations, cursor = _lost_validations(context, store, bucket)
-    run_requests += validations
+    run_requests += _unanswered_validations(context, store, bucket)
     if run_requests:
         context.log.info(f"scheduled {len(encoded)} EMA jobs, {len(plan.platform_imports)} platform imports")
-    return SensorResult(run_requests=run_requests, cursor=cursor)
+    return SensorResult(run_requests=run_requests)

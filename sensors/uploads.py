@@ -8,6 +8,7 @@ several ticks within Dagster's 60 s tick limit. What happens to each video is
 `ras_platform.upload_intake.take_in`.
 """
 
+import hashlib
 import time
 from datetime import timedelta
 
@@ -21,7 +22,7 @@ from dagster import (
     sensor,
 )
 
-from ras_assets.jobs import validate_recording_job
+from ras_assets.recording import validate_recordings
 from ras_assets.video import process_video_job, uploads_area
 from ras_core import catalogue
 from ras_platform.dagster_client import RECORDINGS_PARTITIONS
@@ -53,30 +54,27 @@ def _observation(intake: Intake) -> AssetObservation:
     )
 
 
-def _analysis_requests(upload_id: str, recording_id: str) -> list[RunRequest]:
-    """What POST /recordings/{id}/jobs launches after `lifecycle.start`, plus the video's own run;
-    run keys per upload, so a re-evaluated tick asks once."""
-    tags = {"ras/recording": recording_id, "ras/upload": upload_id}
-    return [
-        RunRequest(
-            run_key=f"upload:{upload_id}:validate",
-            job_name=validate_recording_job.name,
-            partition_key=recording_id,
-            tags=tags,
-        ),
-        RunRequest(
-            run_key=f"upload:{upload_id}:video",
-            job_name=process_video_job.name,
-            partition_key=recording_id,
-            tags=tags,
-        ),
-    ]
+def _video_request(upload_id: str, recording_id: str) -> RunRequest:
+    """The video's own run (thumbnail, renditions); keyed per upload, so a re-evaluated tick asks once."""
+    return RunRequest(
+        run_key=f"upload:{upload_id}:video",
+        job_name=process_video_job.name,
+        partition_key=recording_id,
+        tags={"ras/recording": recording_id, "ras/upload": upload_id},
+    )
+
+
+def _validation_request(upload_ids: list[str]) -> RunRequest:
+    """One `validate_recordings` run for the recordings this tick started, as POST /jobs launches it
+    (their validation requests are written first); keyed by the uploads, so a re-evaluated tick asks once."""
+    digest = hashlib.sha1("|".join(sorted(upload_ids)).encode()).hexdigest()[:16]
+    return RunRequest(run_key=f"uploads:{digest}:validate", job_name=validate_recordings.name)
 
 
 @sensor(
     name="upload_sensor",
     minimum_interval_seconds=TICK_INTERVAL_S,
-    jobs=[validate_recording_job, process_video_job],
+    jobs=[validate_recordings, process_video_job],
     default_status=DefaultSensorStatus.RUNNING,
     description="Takes in complete videos under uploads/: probes each, registers its recording, adds its "
     "partition and starts its analysis and renditions; a file that is no video fails its upload with "
@@ -108,11 +106,13 @@ def upload_sensor(
     starting = [intake for intake in decided if intake.start_recording]
     for intake in starting:  # what POST /recordings/{id}/jobs decides before it launches the run
         state_store.lifecycle.start(intake.start_recording or "", list(catalogue.job_type_names()))
+        state_store.store.request_validation(intake.start_recording or "")
     expired = uploads.over(objects).expire_stale(limit=EXPIRIES_PER_TICK)
     if expired:
         context.log.info(f"expired {len(expired)} uploads never completed: {', '.join(expired)}")
     return SensorResult(
-        run_requests=[r for i in starting for r in _analysis_requests(i.upload_id, i.start_recording or "")],
+        run_requests=[_video_request(i.upload_id, i.start_recording or "") for i in starting]
+        + ([_validation_request([i.upload_id for i in starting])] if starting else []),
         dynamic_partitions_requests=[
             AddDynamicPartitionsRequest(
                 RECORDINGS_PARTITIONS, sorted({i.start_recording or "" for i in starting})

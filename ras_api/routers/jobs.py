@@ -13,7 +13,7 @@ from ras_api.problems import Problem
 from ras_api.routers.recordings import job_status_model
 from ras_core import catalogue
 from ras_core.states import IN_FLIGHT, JobState
-from ras_platform.dagster_client import RECORDINGS_PARTITIONS, VALIDATE_RECORDING_JOB, DagsterError
+from ras_platform.dagster_client import RECORDINGS_PARTITIONS, VALIDATE_RECORDINGS_JOB, DagsterError
 from ras_platform.ema_client import EmaError
 
 router = APIRouter(tags=["jobs"], route_class=GuardedRoute)
@@ -44,8 +44,11 @@ def start_jobs(request: JobsRequest, recording: ExistingRecording, platform: Pla
     platform.lifecycle.start(recording_id, _requested_job_types(request), force=request.force)
     try:
         platform.dagster.add_partition(RECORDINGS_PARTITIONS, recording_id)
-        run_id = platform.dagster.launch_partition_run(
-            VALIDATE_RECORDING_JOB, recording_id, tags={"ras/recording": recording_id}
+        # The request is written before looking for a waiting run: a run that has not begun reads
+        # the requests when it does, so it validates this recording too, and no second run is needed.
+        store.request_validation(recording_id)
+        run_id = platform.dagster.waiting_run_id(VALIDATE_RECORDINGS_JOB) or platform.dagster.launch_run(
+            VALIDATE_RECORDINGS_JOB
         )
     except (httpx.HTTPError, DagsterError) as error:
         # Jobs stay pending: a repeated POST launches the run (every step here is idempotent).

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 SCRIPT_LOCATION = "ras_platform:migrations"
 # The newest revision in ras_platform/migrations/versions; a test keeps the two in step.
-HEAD_REVISION = "0004_lifecycle"
+HEAD_REVISION = "0005_validation_requests"
 # Arbitrary but fixed: every process of the platform must take the same advisory lock.
 _ADVISORY_LOCK_KEY = 0x5241_5331  # "RAS1"
 _ATTEMPTS = 3

@@ -66,6 +66,10 @@ recordings = Table(
     Column("version", Integer, nullable=False, server_default="0"),
     Column("registered_at", UtcDateTime, nullable=False),
     Column("validated_at", UtcDateTime, nullable=True),
+    # Set when POST /jobs asks for validation, cleared when a `validate_recordings` run has validated
+    # it: one run validates every recording asked for while it waited in the queue.
+    Column("validation_requested_at", UtcDateTime, nullable=True),
+    Index("ix_recordings_validation_requested_at", "validation_requested_at"),
 )
 
 job_states = Table(

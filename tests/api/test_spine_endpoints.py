@@ -32,6 +32,7 @@ class FakeDagster:
 
     def __init__(self, *, fail: bool = False):
         self.fail, self.launched, self.partitions, self.terminated = fail, [], [], []
+        self.waiting: list[str] = []  # runs of a job still queued (what a pipelineName filter finds)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.fail:
@@ -48,6 +49,11 @@ class FakeDagster:
             return httpx.Response(
                 200,
                 json={"data": {"launchRun": {"__typename": "LaunchRunSuccess", "run": {"runId": "run-1"}}}},
+            )
+        if "runsOrError" in text and "pipelineName" in variables["filter"]:
+            results = [{"runId": run_id, "status": "QUEUED"} for run_id in self.waiting]
+            return httpx.Response(
+                200, json={"data": {"runsOrError": {"__typename": "Runs", "results": results}}}
             )
         if "runsOrError" in text:
             return httpx.Response(
@@ -118,9 +124,22 @@ def test_post_jobs_launches_the_validation_run_through_graphql(api: Api, dagster
 
     assert answer.status_code == 202 and answer.json()["run_id"] == "run-1"
     [params] = dagster.launched
-    assert params["selector"]["jobName"] == "validate_recording"
-    assert {"key": "dagster/partition", "value": PENDING_ID} in params["executionMetadata"]["tags"]
+    assert params["selector"]["jobName"] == "validate_recordings"
     assert dagster.partitions == [PENDING_ID]
+    assert [r for r, _ in api.platform.state_store.validation_requests()] == [PENDING_ID]
+
+
+def test_post_jobs_rides_on_a_validation_run_still_waiting_in_the_queue(
+    api: Api, dagster: FakeDagster
+) -> None:
+    dagster.waiting = ["run-queued"]
+
+    answer = api.client.post(f"/recordings/{PENDING_ID}/jobs", json={}, headers=ZOLA)
+
+    # That run reads the requests when it starts, so it validates this recording too.
+    assert answer.status_code == 202 and answer.json()["run_id"] == "run-queued"
+    assert dagster.launched == []
+    assert [r for r, _ in api.platform.state_store.validation_requests()] == [PENDING_ID]
 
 
 def test_post_jobs_with_force_starts_a_new_attempt_of_a_completed_job(api: Api, dagster: FakeDagster) -> None:

@@ -17,7 +17,7 @@ def _record(job: str, recording: str, outputs: str, second: int) -> SimpleNamesp
 
 def test_split_imports_lists_only_recordings_beyond_one_run_per_wave_in_order() -> None:
     records = [
-        _record("validate_recording", "a", "", 0),
+        _record("validate_recordings", "a", "", 0),
         _record("import_processed", "a", "ball,events,players", 1),
         _record("import_processed", "a", "match_details,match_report,shot_details", 2),
         _record("import_processed", "b", "match_report", 9),

@@ -112,7 +112,7 @@ def tagged_run(job_name: str, kind: str, **kwargs: object) -> DagsterRun:
 def test_queue_launches_at_most_two_ema_triggers_at_once() -> None:
     limits = queue_settings(production_config())["tag_concurrency_limits"]
     trigger = tagged_run("trigger_ema_jobs", "ema-trigger")
-    validate = tagged_run("validate_recording", "validate")
+    validate = tagged_run("validate_recordings", "validate")
     in_progress = [tagged_run("trigger_ema_jobs", "ema-trigger") for _ in range(2)]
     assert not TagConcurrencyLimitsCounter(limits, in_progress[:1]).is_blocked(trigger)
     counter = TagConcurrencyLimitsCounter(limits, in_progress)

@@ -211,7 +211,7 @@ def test_the_import_run_starts_when_launched_not_at_the_next_dequeue(fast_lane_d
     events = [e.dagster_event_type for e in platform.instance.all_logs(run.run_id) if e.dagster_event_type]
     assert DagsterEventType.PIPELINE_ENQUEUED not in events
     # A validation run launched through the same API still waits its turn in the queue.
-    validation = fast_lane_dagster.client.launch_partition_run("validate_recording", platform.recording_id)
+    validation = fast_lane_dagster.client.launch_run("validate_recordings")
     assert platform.instance.get_run_by_id(validation).status == DagsterRunStatus.QUEUED
 
 
@@ -288,7 +288,7 @@ def test_the_fast_path_launches_only_while_its_run_would_start_at_once(dagster: 
     would wait, so the fast path leaves it to wait in the state store."""
     platform = dagster.platform
     deliver_wave(platform)
-    dagster.client.launch_partition_run("validate_recording", "another-recording")
+    dagster.client.launch_run("validate_recordings")
 
     outcome = fast_path(platform, dagster.client, max_active_runs=1).apply(platform.recording_id)
 
@@ -303,7 +303,7 @@ def test_the_sensor_launches_no_more_imports_than_there_are_free_slots(dagster: 
     dagster.client.launch_partition_run(
         "import_processed", "another-recording", assets=[["events"]], run_key="another run"
     )
-    dagster.client.launch_partition_run("validate_recording", "another-recording")
+    dagster.client.launch_run("validate_recordings")
 
     assert tick(platform, max_active_import_runs="1").run_requests == []
     assert all(platform.state(name) is JobState.SUCCEEDED for name in WAVE), "applied all the same"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from dagster import AssetKey, build_sensor_context
@@ -144,31 +145,41 @@ def test_shot_details_and_its_training_clips_are_imported_in_one_run(platform: P
     assert sorted(k.path[-1] for k in run.asset_selection) == ["shot_details", "training_clips"]
 
 
-def test_a_lost_validation_run_is_launched_again_but_a_recording_never_started_is_not(
-    platform: Platform,
-) -> None:
+def _age_validation_request(platform: Platform, recording_id: str, age: timedelta) -> None:
+    from sqlalchemy import update
+
+    from ras_platform.db.engine import write_transaction
+    from ras_platform.db.schema import recordings
+
+    with write_transaction(platform.store._engine) as connection:
+        connection.execute(
+            update(recordings)
+            .where(recordings.c.recording_id == recording_id)
+            .values(validation_requested_at=datetime.now(UTC) - age)
+        )
+
+
+def test_a_validation_request_left_without_a_run_gets_one(platform: Platform) -> None:
     from dagster import DagsterRun, DagsterRunStatus
 
-    from ras_core.recording import parse_recording_metadata
+    def validation_runs() -> list:
+        return [
+            r for r in _tick(dispatch_sensor, platform).run_requests if r.job_name == "validate_recordings"
+        ]
 
-    for recording_id in ("rec-lost", "rec-idle"):
-        meta = parse_recording_metadata({**platform.recording.to_dict(), "recording_id": recording_id})
-        platform.store.register_recording(meta)
-    # The validation run of rec-lost died with its worker (run monitoring marked it failed).
+    platform.store.request_validation(platform.recording_id)
+    assert validation_runs() == []  # just asked: POST /jobs is launching or joining its run
+
+    # The API was killed between writing the request and launching the run.
+    _age_validation_request(platform, platform.recording_id, timedelta(minutes=2))
+    [request] = validation_runs()
+    assert request.run_key and request.run_key.startswith("validate-requested:")
+
+    # A run is under way: it reads the requests until none is left, so nothing more is asked for.
     platform.instance.add_run(
-        DagsterRun(
-            job_name="validate_recording",
-            run_id="f" * 36,
-            status=DagsterRunStatus.FAILURE,
-            tags={"dagster/partition": "rec-lost"},
-        )
+        DagsterRun(job_name="validate_recordings", run_id="e" * 36, status=DagsterRunStatus.STARTED)
     )
-
-    requests = [
-        r for r in _tick(dispatch_sensor, platform).run_requests if r.job_name == "validate_recording"
-    ]
-
-    assert [r.partition_key for r in requests] == ["rec-lost"]
+    assert validation_runs() == []
 
 
 def test_every_sensor_ticks_on_every_daemon_loop() -> None:

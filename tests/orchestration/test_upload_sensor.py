@@ -67,8 +67,10 @@ def test_a_new_video_is_probed_registered_and_started_once(platform: Platform, c
     assert (recording.fps, recording.duration_s) == (25.0, 3.0)
     assert recording.video_uris == (platform.objects.uri(original_key(upload_id, "mp4")),)
     assert recording.home_team == "Home FC"
-    assert sorted(r.job_name for r in result.run_requests) == ["process_video", "validate_recording"]
-    assert {r.partition_key for r in result.run_requests} == {"rec-upload"}
+    assert sorted(r.job_name for r in result.run_requests) == ["process_video", "validate_recordings"]
+    [video_run] = [r for r in result.run_requests if r.job_name == "process_video"]
+    assert video_run.partition_key == "rec-upload"
+    assert [r for r, _ in platform.store.validation_requests()] == ["rec-upload"]
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["rec-upload"]]
     outcome = _outcome(platform, upload_id)
     assert outcome.state == "registered" and outcome.started_analysis
