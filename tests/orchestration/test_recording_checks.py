@@ -111,6 +111,33 @@ def test_the_recording_asset_shows_each_recordings_state(
     assert "| event-detection | scheduled | 1 |" in again[SECOND].metadata["jobs"].value
 
 
+def test_past_its_time_budget_the_sensor_leaves_the_rest_to_the_next_tick(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors.recording_state, "SETTLE", timedelta(0))
+    monkeypatch.setattr(sensors.recording_state, "TICK_BUDGET_S", 0.0)  # a saturated machine
+    _second_recording(platform)
+    first = platform.recording_id
+    for recording_id, job in ((first, "event-detection"), (SECOND, "event-detection"),
+                              (first, "player-tracking"), (SECOND, "ball-tracking")):  # fmt: skip
+        platform.store.transition(recording_id, job, JobState.SCHEDULED, source=Source.DISPATCH)
+
+    cursor, observed = None, []
+    for _ in range(5):
+        context = build_sensor_context(
+            instance=platform.instance, resources=platform.resources, cursor=cursor
+        )
+        result = recording_state_sensor(context)
+        observed.append({e.partition: e for e in getattr(result, "asset_events", [])})
+        cursor = context.cursor
+
+    # One recording a tick, and every change seen: a recording whose later change lies past the
+    # first row left for the next tick is observed again (a repeat, never a miss), then nothing.
+    assert [list(tick) for tick in observed] == [[first], [SECOND], [first], [SECOND], []]
+    assert "| ball-tracking | scheduled |" in observed[3][SECOND].metadata["jobs"].value
+    assert "| player-tracking | scheduled |" in observed[2][first].metadata["jobs"].value
+
+
 def test_a_run_launched_without_the_recording_tag_gets_it(platform: Platform) -> None:
     # As from the UI: Dagster's own asset job, only `dagster/partition` set.
     platform.put_raw("event-detection")
