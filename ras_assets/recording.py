@@ -28,7 +28,7 @@ from ras_assets.jobs import trigger_and_observe
 from ras_assets.partitions import recordings_partitions, registered_recording
 from ras_core.lifecycle import JobRef
 from ras_core.recording import InvalidRecordingMetadata, RecordingMetadata, parse_recording_metadata
-from ras_platform.dagster_client import RECORDINGS_PARTITIONS, VALIDATE_RECORDINGS_JOB
+from ras_platform.dagster_client import RECORDINGS_PARTITIONS, VALIDATE_KIND, VALIDATE_RECORDINGS_JOB
 from ras_platform.lifecycle import Lifecycle, transient_fault
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 
@@ -158,8 +158,12 @@ def validate_requested_recordings(
     context.log.info(f"validated {len(seen)} recording(s), {invalid} with invalid metadata")
 
 
-@job(name=VALIDATE_RECORDINGS_JOB, executor_def=in_process_executor, tags={"ras/kind": "validate"})
+@job(name=VALIDATE_RECORDINGS_JOB, executor_def=in_process_executor, tags={"ras/kind": VALIDATE_KIND})
 def validate_recordings() -> None:
     """Validate the recordings whose jobs POST /jobs started, and trigger their EMA jobs ready now:
-    one run for every recording asked for while it waited in the queue."""
+    one run for every recording asked for while it waited in the queue.
+
+    The run queue runs one at a time (a `ras/kind: validate` limit of 1 in every instance's config):
+    two at once would both read the requests the first has not answered yet and trigger the same
+    jobs twice; one at a time, the next waits queued, and every POST meanwhile rides on it."""
     validate_requested_recordings()

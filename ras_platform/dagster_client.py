@@ -23,6 +23,8 @@ IMPORT_PROCESSED_JOB = "import_processed"
 # launch can be repeated (a timeout that hid a success, two callers) without a second run.
 RUN_KEY_TAG = "dagster/run_key"
 IMPORT_KIND = "import"  # the `ras/kind` tag of the platform's own import runs
+# The `ras/kind` tag of validation runs: the run queue runs one at a time (ras_assets/recording.py).
+VALIDATE_KIND = "validate"
 # Runs tagged so start when submitted if the run queue's limits allow (ras_platform/run_coordinator.py).
 FAST_LANE_TAG = "ras/lane"
 FAST_LANE = "fast"

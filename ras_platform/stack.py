@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from ras_platform.dagster_client import DagsterClient, DagsterError
+from ras_platform.dagster_client import VALIDATE_KIND, DagsterClient, DagsterError
 from ras_platform.logs import dagster_python_logs
 from ras_platform.settings import EMBEDDED_MAX_CONCURRENT_RUNS, Settings
 
@@ -45,7 +45,8 @@ def free_port() -> int:
 def embedded_dagster_yaml(storage_postgres_url: str | None = None) -> dict:
     """The Dagster instance of one machine: SQLite (or PostgreSQL) storage, a queued coordinator
     that dequeues every second, with a fast lane for the callback fast path's import runs
-    (`ras_platform/run_coordinator.py`), and a cap on concurrent EMA-trigger runs."""
+    (`ras_platform/run_coordinator.py`), a cap on concurrent EMA-trigger runs, and validation runs
+    one at a time."""
     config: dict = {
         "telemetry": {"enabled": False},
         "run_coordinator": {
@@ -54,7 +55,10 @@ def embedded_dagster_yaml(storage_postgres_url: str | None = None) -> dict:
             "config": {
                 "max_concurrent_runs": EMBEDDED_MAX_CONCURRENT_RUNS,
                 "dequeue_interval_seconds": 1,
-                "tag_concurrency_limits": [{"key": "ras/kind", "value": "ema-trigger", "limit": 1}],
+                "tag_concurrency_limits": [
+                    {"key": "ras/kind", "value": "ema-trigger", "limit": 1},
+                    {"key": "ras/kind", "value": VALIDATE_KIND, "limit": 1},
+                ],
             },
         },
         "sensors": {"use_threads": True, "num_workers": 3},
