@@ -155,15 +155,13 @@ class StateStore:
         return validated_at is not None
 
     def request_validation(self, recording_id: str) -> None:
-        """POST /jobs: the next `validate_recordings` run validates this recording (again). A request
-        already waiting keeps its time, so the oldest request is the one the safety net watches."""
+        """POST /jobs: the next `validate_recordings` run validates this recording (again). The time is
+        the latest request's: a run that read an earlier one clears only that (`clear_validation_request`),
+        so a request made while a run validates the recording is kept for the next run."""
         with write_transaction(self._engine) as conn:
             conn.execute(
                 update(recordings)
-                .where(
-                    recordings.c.recording_id == recording_id,
-                    recordings.c.validation_requested_at.is_(None),
-                )
+                .where(recordings.c.recording_id == recording_id)
                 .values(validation_requested_at=now())
             )
 
