@@ -120,6 +120,11 @@ def _import(
             failed = result.failed_file()
             by_key = {key: inputs[name] for name, key in keys.items()}
             return result, failed, file_sha256(by_key[failed]) if failed in by_key else None
+        # Sidecars first: a reader finding the new output finds its sidecar already in place (and
+        # one whose output was not replaced names other content, so it is ignored).
+        for sidecar in out.sidecars:
+            if (path := catalogue.sidecar_path(target, sidecar)).is_file():
+                objects.put_file(out.sidecar_key(recording_id, sidecar), path)
         objects.put_file(out.key(recording_id), target)
     return result, None, None
 

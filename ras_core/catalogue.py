@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 
@@ -76,11 +77,22 @@ class ProcessedOutput:
     from_video: bool = False
     # Where it lives; an output of many files names the one that describes them (a manifest).
     key_template: str = "processed/{name}/{recording_id}.{file_format}"
+    # Delivery files its import writes beside it, derived from the same data to serve it faster
+    # (`ras_core.rendered`); each is stored before the output itself and names the output's content,
+    # so a reader uses one only beside the output it was written with.
+    sidecars: tuple[str, ...] = ()
 
     def key(self, recording_id: str) -> str:
         return self.key_template.format(
             name=self.name, recording_id=recording_id, file_format=self.file_format
         )
+
+    def sidecar_key(self, recording_id: str, sidecar: str) -> str:
+        """`processed/player_tracking/{id}.frames.parquet` for the `frames` sidecar."""
+        if sidecar not in self.sidecars:
+            raise KeyError(f"{self.name} has no sidecar {sidecar!r}")
+        stem, _, suffix = self.key(recording_id).rpartition(".")
+        return f"{stem}.{sidecar}.{suffix}"
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -89,6 +101,12 @@ class ProcessedOutput:
     def load_importer(self) -> Callable[..., Any]:
         module, _, function = self.importer.partition(":")
         return getattr(importlib.import_module(module), function)
+
+
+def sidecar_path(out_path: Path, sidecar: str) -> Path:
+    """Where an import writing `out_path` writes a sidecar: `out.parquet` → `out.frames.parquet`,
+    named like `ProcessedOutput.sidecar_key`."""
+    return out_path.with_name(f"{out_path.stem}.{sidecar}{out_path.suffix}")
 
 
 @dataclass(frozen=True)
@@ -197,6 +215,7 @@ PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
         ),
         importer="ras_core.importers:import_player_tracking",
         more_endpoints=("player-tracking/jersey-numbers",),
+        sidecars=("frames",),
     ),
     ProcessedOutput(
         "match_momentum",

@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from ras_core import checks, formats
-from ras_core.catalogue import processed_output, raw_output
+from ras_core import checks, formats, rendered
+from ras_core.catalogue import processed_output, raw_output, sidecar_path
 from ras_core.checks import CHECKS_BY_OUTPUT, CheckOutcome, QualityThresholds
 from ras_core.errors import RawFormatError
 from ras_core.processed import arrow_table, provenance, source_name, write_document, write_parquet
@@ -112,6 +112,9 @@ def run_import(
     if result.passed:
         prepared.write(out_path)
         metadata["file_size_bytes"] = out_path.stat().st_size
+        for sidecar in processed_output(output_name).sidecars:
+            if (path := sidecar_path(out_path, sidecar)).is_file():
+                metadata[f"{sidecar}_sidecar_size_bytes"] = path.stat().st_size
     return result
 
 
@@ -137,6 +140,28 @@ def _document_writer(document: dict[str, Any]) -> Callable[[Path], None]:
 
 def _parquet_writer(frame: pl.DataFrame, metadata: dict[str, Any]) -> Callable[[Path], None]:
     return lambda path: write_parquet(arrow_table(frame), path, metadata)
+
+
+def _tracking_writer(
+    frame: pl.DataFrame, metadata: dict[str, Any], fps: float
+) -> Callable[[Path], None]:
+    """The processed parquet, and before it its `frames` sidecar (`ras_core.rendered`): both carry
+    the digest of the rendered frames, which is how a reader knows they belong together."""
+
+    def write(path: Path) -> None:
+        table = arrow_table(frame)
+        stored = metadata
+        frames = rendered.render_frames(table)
+        frames_path = sidecar_path(path, rendered.SIDECAR)
+        if frames is not None:
+            digest = rendered.frames_digest(frames)
+            rendered.write_frames(frames, frames_path, fps, digest)
+            stored = {**metadata, rendered.DIGEST_KEY: digest}
+        else:
+            frames_path.unlink(missing_ok=True)
+        write_parquet(table, path, stored)
+
+    return write
 
 
 def _tracking_metadata(rows: pl.DataFrame, recording: RecordingMetadata) -> dict[str, Any]:
@@ -195,7 +220,7 @@ def import_player_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Pr
         "ball_schema_version": raw_ball.schema_version,
         "source_file": player_file,
     }
-    return _Prepared(outcomes, metadata, _parquet_writer(merged, stored))
+    return _Prepared(outcomes, metadata, _tracking_writer(merged, stored, recording.fps))
 
 
 def import_ball_tracking(inputs: _Inputs, recording: RecordingMetadata) -> _Prepared:

@@ -114,6 +114,15 @@ class Delivery:
             raise Problem(404, unavailable(missing=output_name))
         return ProcessedObject(output_name, key, info.etag, self._local_file(info))
 
+    def sidecar(self, obj: ProcessedObject, sidecar: str) -> ProcessedObject | None:
+        """A delivery file the import wrote beside `obj` (`ProcessedOutput.sidecars`), or None when
+        there is none; whether it belongs to `obj` is for the caller to check."""
+        key = catalogue.processed_output(obj.name).sidecar_key(self.recording_id, sidecar)
+        info = self.platform.object_store.stat(key)
+        if info is None:
+            return None
+        return ProcessedObject(obj.name, key, info.etag, self._local_file(info))
+
     def _local_file(self, info: ObjectInfo) -> Path:
         store = self.platform.object_store
         path = store.local_path(info.key)

@@ -121,13 +121,23 @@ def _recording_keys(store: ObjectStore, recording_id: str) -> dict[str, str]:
         for info, attempt in _attempt_files(store, raw, recording_id)
     }
     processed = {out.name: out.key(recording_id) for out in catalogue.PROCESSED_OUTPUTS}
-    return keys | {name: key for name, key in processed.items() if store.exists(key)}
+    # Sidecars too: a copy without its sidecar would be served, only more slowly (ras_core.rendered).
+    sidecars = {
+        f"{out.name}.{sidecar}": out.sidecar_key(recording_id, sidecar)
+        for out in catalogue.PROCESSED_OUTPUTS
+        for sidecar in out.sidecars
+    }
+    return keys | {name: key for name, key in (processed | sidecars).items() if store.exists(key)}
 
 
 def _target_key(source_key: str, source_id: str, target_id: str) -> str:
     if (parsed := catalogue.parse_raw_key(source_key)) is not None:
         return parsed[0].key(target_id, parsed[2])
-    return catalogue.processed_output(source_key.split("/")[1]).key(target_id)
+    out = catalogue.processed_output(source_key.split("/")[1])
+    for sidecar in out.sidecars:
+        if source_key == out.sidecar_key(source_id, sidecar):
+            return out.sidecar_key(target_id, sidecar)
+    return out.key(target_id)
 
 
 def _target_has_data(platform: PlatformDep, target_id: str) -> bool:

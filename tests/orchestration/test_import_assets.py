@@ -45,11 +45,14 @@ def test_every_import_asset_builds_its_processed_file_and_completes_its_job(plat
     assert result.success
     for out in catalogue.PROCESSED_OUTPUTS:
         assert platform.objects.exists(out.key(platform.recording_id)), out.name
+        for sidecar in out.sidecars:  # the delivery files its import writes beside it
+            assert platform.objects.exists(out.sidecar_key(platform.recording_id, sidecar)), sidecar
     for job in catalogue.JOB_TYPES:
         assert platform.state(job.name) is JobState.COMPLETED, job.name
     tracking = _latest_metadata(platform, "player_tracking")
     assert tracking["rows"] > 0 and tracking["frames"] > 0 and tracking["size_bytes"] > 0
     assert tracking["job_attempt"] == 1 and tracking["ema_job_id"] == "ema-1-1"
+    assert tracking["frames_sidecar_size_bytes"] > 0
     events = _latest_metadata(platform, "events")
     assert events["schema_version"] == "3"
     kinds = {e.detail_type for e in platform.store.pending_events()}
