@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 
 from ras_core import catalogue
 from ras_core import domain_events as events
@@ -133,6 +133,16 @@ class StateStore:
             )
         # Not re-validated here: the `recording` asset validates, and must see invalid metadata to say why.
         return None if data is None else _metadata_from_dict(data)
+
+    def recording_with_jobs(self, recording_id: str) -> tuple[RecordingMetadata, dict[str, JobStatus]] | None:
+        """The recording and its jobs' states in one query (None when it is not registered): what a
+        delivery request reads, once (two separate reads cost a cold window ~0.5 CPU-ms more)."""
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(_RECORDING_WITH_JOBS, {"recording_id": recording_id}).all()
+        if not rows:
+            return None
+        jobs = {row.job_type: job_status_from_row(row) for row in rows if row.job_type is not None}
+        return _metadata_from_dict(rows[0].recording_metadata), jobs
 
     def recording_exists(self, recording_id: str) -> bool:
         with read_transaction(self._engine) as conn:
@@ -637,6 +647,14 @@ def _add_event(conn: Any, recording_id: str, event: events.DomainEvent, at: date
         },
         ["event_id"],
     )
+
+
+# Built once: constructing a select costs more than running it on SQLite.
+_RECORDING_WITH_JOBS = (
+    select(recordings.c["metadata"].label("recording_metadata"), job_states)
+    .select_from(recordings.outerjoin(job_states, job_states.c.recording_id == recordings.c.recording_id))
+    .where(recordings.c.recording_id == bindparam("recording_id"))
+)
 
 
 def _metadata_from_dict(data: dict[str, Any]) -> RecordingMetadata:

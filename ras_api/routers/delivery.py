@@ -8,7 +8,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,12 +19,13 @@ from fastapi.responses import StreamingResponse
 
 from ras_api import formats
 from ras_api.caching import ResponseCache, etag_matches, strong_etag
-from ras_api.deps import ExistingRecording, PlatformDep
+from ras_api.deps import PlatformDep, RecordingId
 from ras_api.openapi import PROBLEM_SCHEMA
 from ras_api.problems import PROBLEM_JSON, Problem
 from ras_core import catalogue
 from ras_core.delivery import data_served, unavailable_detail
 from ras_core.recording import RecordingMetadata
+from ras_core.records import JobStatus
 from ras_platform.object_store import ObjectInfo
 from ras_platform.platform import Platform
 
@@ -93,6 +94,8 @@ class Delivery:
     platform: Platform
     recording: RecordingMetadata
     cache: ResponseCache
+    # The recording's jobs as read with it (`StateStore.recording_with_jobs`): one read per request.
+    jobs: Mapping[str, JobStatus] = field(default_factory=dict)
 
     @property
     def recording_id(self) -> str:
@@ -102,7 +105,7 @@ class Delivery:
         """The processed object, or a 404 naming the state of the job that makes it: data is served
         only while its job is completed (`ras_core.delivery.DATA_AVAILABILITY`)."""
         job = catalogue.job_of_processed(output_name)
-        status = self.platform.state_store.job_status(self.recording_id, job.name)
+        status = self.jobs.get(job.name) or self.platform.state_store.job_status(self.recording_id, job.name)
         unavailable = partial(
             unavailable_detail, endpoint, job.name, status.state, status.attempt, status.reason
         )
@@ -211,9 +214,14 @@ class Delivery:
         return {**orjson.loads(obj.path.read_bytes()), "recording_id": self.recording_id}
 
 
-async def delivery(request: Request, recording: ExistingRecording, platform: PlatformDep) -> Delivery:
-    # async: nothing here blocks, so no threadpool hop (deps.py)
-    return Delivery(request, platform, recording, response_cache(request))
+def delivery(request: Request, recording_id: RecordingId, platform: PlatformDep) -> Delivery:
+    # Sync (one threadpool hop, as `ExistingRecording`'s): the recording and its jobs' states in one
+    # read, so `Delivery.processed` reads nothing more.
+    found = platform.state_store.recording_with_jobs(recording_id)
+    if found is None:
+        raise Problem(404, f"recording {recording_id} is not registered")
+    recording, jobs = found
+    return Delivery(request, platform, recording, response_cache(request), jobs)
 
 
 DeliveryDep = Annotated[Delivery, Depends(delivery)]

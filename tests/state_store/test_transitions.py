@@ -33,8 +33,19 @@ def test_register_is_idempotent_and_replaces_changed_metadata(store: StateStore,
     assert not store.is_validated(rec)  # new metadata must be validated again
 
 
+def test_a_recording_with_its_jobs_in_one_read(store: StateStore, rec: str) -> None:
+    store.transition(rec, PT, JobState.SCHEDULED, source=Source.DISPATCH)
+    found = store.recording_with_jobs(rec)
+    assert found is not None
+    meta, jobs = found
+    assert meta == store.get_recording(rec)
+    assert jobs == {status.job_type: status for status in store.job_states(rec)}
+    assert jobs[PT] == store.job_status(rec, PT) and jobs[PT].state is JobState.SCHEDULED
+
+
 def test_unknown_recordings(store: StateStore) -> None:
     assert store.get_recording("nope") is None
+    assert store.recording_with_jobs("nope") is None
     assert not store.recording_exists("nope")
     assert store.job_states("nope") == []
     with pytest.raises(UnknownRecording):
