@@ -211,7 +211,8 @@ PROCESSED_OUTPUTS: tuple[ProcessedOutput, ...] = (
         ),
         description=(
             "Players per frame with the ball merged on the integer frame index; parquet "
-            "sorted by time with row groups sized for 10-second window reads."
+            "sorted by time with row groups sized for 10-second window reads, and beside it the "
+            "frames sidecar: each frame pre-rendered as the default JSON window serves it."
         ),
         importer="ras_core.importers:import_player_tracking",
         more_endpoints=("player-tracking/jersey-numbers",),

@@ -47,8 +47,9 @@ TRACKING_COLUMNS = [*transforms.FRAME_COLUMNS, *transforms.FRAME_BALL_COLUMNS]
 _WINDOW_DOC = (
     f"`start` defaults to 0 and `end` to `start` + {DEFAULT_WINDOW_S:g} s; a window may span at most "
     f"{MAX_WINDOW_S:g} s. Windows longer than {IN_MEMORY_WINDOW_S:g} s are streamed. Only the parquet row "
-    "groups overlapping the window are read. Frames are kept when the `side`/`jersey` filters leave no "
-    "player in them, so the ball and the clock stay continuous."
+    "groups overlapping the window are read; an unfiltered window in the default JSON is read from "
+    "frames rendered when the data was imported (the same bytes). Frames are kept when the "
+    "`side`/`jersey` filters leave no player in them, so the ball and the clock stay continuous."
 )
 
 # Bounded by the longest recording the API registers, so the OpenAPI document states the range and
