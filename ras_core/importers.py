@@ -151,11 +151,9 @@ def _tracking_writer(
     def write(path: Path) -> None:
         table = arrow_table(frame)
         stored = metadata
-        frames = rendered.render_frames(table)
         frames_path = sidecar_path(path, rendered.SIDECAR)
-        if frames is not None:
-            digest = rendered.frames_digest(frames)
-            rendered.write_frames(frames, frames_path, fps, digest)
+        digest = rendered.write_frames(table, frames_path, fps)
+        if digest is not None:
             stored = {**metadata, rendered.DIGEST_KEY: digest}
         else:
             frames_path.unlink(missing_ok=True)

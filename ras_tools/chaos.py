@@ -218,6 +218,11 @@ def reference_digests(
                 raise RuntimeError(f"reference import of {out.name} failed: {result.failure_reason()}")
             paths[out.name] = target
             digests[out.key(metadata.recording_id)] = hashlib.sha256(target.read_bytes()).hexdigest()
+            for sidecar in out.sidecars:  # stored beside it by the same import (the frames sidecar)
+                written = catalogue.sidecar_path(target, sidecar)
+                if written.is_file():
+                    key = out.sidecar_key(metadata.recording_id, sidecar)
+                    digests[key] = hashlib.sha256(written.read_bytes()).hexdigest()
     return digests
 
 

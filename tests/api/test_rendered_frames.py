@@ -89,8 +89,9 @@ def _rewrite_sidecar(api: Api, digest: str) -> None:
     path = api.platform.object_store.local_path(FRAMES_KEY)
     assert path is not None
     table = pq.read_table(path)
-    entry = json.loads(table.schema.metadata[rendered.METADATA_KEY])
-    rendered.write_frames(table.replace_schema_metadata(None), path, entry["fps"], digest)
+    entry = json.loads(pq.read_metadata(path).metadata[rendered.METADATA_KEY])
+    stored = json.dumps({**entry, rendered.DIGEST_KEY: digest}).encode()
+    pq.write_table(table.replace_schema_metadata({rendered.METADATA_KEY: stored}), path, row_group_size=100)
 
 
 def test_a_sidecar_of_another_import_is_not_served(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

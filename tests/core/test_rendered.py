@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ras_core import rendered
 from ras_core.catalogue import processed_output, sidecar_path
 from ras_core.delivery import FRAME_BALL_COLUMNS, FRAME_COLUMNS, tracking_frames_json
 from ras_core.importers import run_import
@@ -78,20 +79,28 @@ def test_rendered_frames_joined_are_the_computed_document() -> None:
     assert b"[" + joined[1:] + b"]" == tracking_frames_json(table)
 
 
-def test_frames_not_running_forwards_are_not_rendered() -> None:
+def test_frames_not_running_forwards_are_not_rendered(tmp_path: Path) -> None:
     table = _tracking(20)
-    assert render_frames(table.take(list(reversed(range(table.num_rows))))) is None
+    backwards = table.take(list(reversed(range(table.num_rows))))
+    assert render_frames(backwards) is None
+    assert write_frames(backwards, tmp_path / "frames.parquet", FPS) is None
+    assert not (tmp_path / "frames.parquet").exists()
 
 
-def test_every_window_is_the_computed_frames(tmp_path: Path) -> None:
-    table = _tracking(400, seed=1)  # 80 s: 8 row groups of 10 s (50 frames)
+@pytest.mark.parametrize("chunk_s", [rendered.RENDER_CHUNK_S, 7.3])
+def test_every_window_is_the_computed_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_s: float
+) -> None:
+    # Rendered in one chunk, or cut into 7.3-s chunks (row groups end at each chunk's end).
+    monkeypatch.setattr(rendered, "RENDER_CHUNK_S", chunk_s)
+    table = _tracking(400, seed=1)  # 80 s
     processed = tmp_path / "tracking.parquet"
     write_parquet(table, processed, {})
-    frames = render_frames(table)
-    assert frames is not None
-    write_frames(frames, tmp_path / "frames.parquet", FPS, frames_digest(frames))
+    digest = write_frames(table, tmp_path / "frames.parquet", FPS)
     opened = Frames.open(tmp_path / "frames.parquet")
-    assert opened.footer.num_row_groups == 8 and opened.digest == frames_digest(frames)
+    assert digest is not None and opened.digest == digest
+    assert opened.footer.num_row_groups == (8 if chunk_s > 80 else 11)  # 10-s groups, or 7.3-s chunks
+    assert opened.footer.num_rows == 400
     rng = random.Random(2)
     windows = [(0.0, 10.0), (9.9, 10.1), (10.0, 20.0), (5.0, 75.0), (-1.0, 0.1), (79.8, 200.0), (80.0, 90.0)]
     windows += [(start, start + rng.uniform(0.1, 30)) for start in (rng.uniform(-1, 81) for _ in range(40))]
@@ -100,12 +109,14 @@ def test_every_window_is_the_computed_frames(tmp_path: Path) -> None:
         assert b"[" + opened.window(start, end) + b"]" == tracking_frames_json(rows), (start, end)
 
 
-def test_the_digest_follows_the_frames() -> None:
+def test_the_digest_follows_the_frames(tmp_path: Path) -> None:
+    first = write_frames(_tracking(50), tmp_path / "a.parquet", FPS)
+    again = write_frames(_tracking(50), tmp_path / "b.parquet", FPS)
+    other = write_frames(_tracking(50, seed=3), tmp_path / "c.parquet", FPS)
+    assert first is not None and first == again != other
     frames = render_frames(_tracking(50))
-    other = render_frames(_tracking(50, seed=3))
-    assert frames is not None and other is not None
-    assert frames_digest(frames) == frames_digest(render_frames(_tracking(50)))  # type: ignore[arg-type]
-    assert frames_digest(frames) != frames_digest(other)
+    assert frames is not None and frames_digest(frames) == first  # one chunk: the same digest
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()  # deterministic
 
 
 def test_a_file_without_the_format_serves_nothing(tmp_path: Path) -> None:
@@ -128,7 +139,7 @@ def test_the_tracking_import_writes_the_sidecar_naming_the_same_digest(
     assert result.metadata["frames_sidecar_size_bytes"] == sidecar.stat().st_size > 0
     opened = Frames.open(sidecar)
     assert opened.digest is not None and opened.digest == read_parquet_metadata(out)[DIGEST_KEY]
-    stored = json.loads(pq.read_schema(sidecar).metadata[b"ras"])
+    stored = json.loads(pq.read_metadata(sidecar).metadata[b"ras"])
     assert stored["frames"] == result.metadata["frames"] and stored["fps"] == recording.fps
     everything = read_tracking_window(out, 0.0, np.inf, columns=[*FRAME_COLUMNS, *FRAME_BALL_COLUMNS])
     assert b"[" + opened.window(0.0, np.inf) + b"]" == tracking_frames_json(everything)
@@ -151,8 +162,7 @@ def test_a_failed_import_writes_no_sidecar(recording: RecordingMetadata, tmp_pat
 @pytest.mark.parametrize("frames", [0, 1])
 def test_tiny_tables(frames: int, tmp_path: Path) -> None:
     table = _tracking(frames)
-    rendered = render_frames(table)
-    assert rendered is not None and rendered.num_rows == frames
-    write_frames(rendered, tmp_path / "f.parquet", FPS, frames_digest(rendered))
+    assert write_frames(table, tmp_path / "f.parquet", FPS) is not None
     opened = Frames.open(tmp_path / "f.parquet")
+    assert opened.footer.num_rows == frames
     assert b"[" + opened.window(0.0, 10.0) + b"]" == tracking_frames_json(table)
