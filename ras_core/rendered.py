@@ -16,7 +16,8 @@ file it was rendered from: one left over from another import, or copied without 
 
 Cost (a 96-minute match at 25 fps, 3.6 M rows, 144,000 frames): ~346 MB of JSON stored as ~64 MB of
 LZ4 parquet beside the ~37 MB processed file; the import renders it `RENDER_CHUNK_S` at a time, two
-chunks at once, for ~2.1 CPU-s (~1.3-1.6 s of wall time on two cores) and ~0.1 GB more peak memory.
+chunks at once, for ~2.1 CPU-s (~1.3-1.6 s of wall time on two cores; peak memory unchanged within
+noise, since a chunk's JSON is ~25 MB).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ DIGEST_KEY = "frames_sha256"
 FORMAT = "frames-json/1"
 # A 10-s window at 25 fps spans two or three 250-frame groups: ~1.2 MB of JSON decompressed for
 # 0.6 MB served. Larger groups decode more for nothing; smaller ones cost more groups per window
-# (measured on a 96-minute match: 125 frames 1.2 ms, 250 1.3 ms, 500 1.7 ms per window).
+# (measured on a 96-minute match, zstd: 125 frames 1.2 ms, 250 1.3 ms, 500 1.7 ms per window).
 ROW_GROUP_S = 10.0
 # Frames are rendered and written this much of the match at a time: ~25 MB of JSON at 25 fps.
 RENDER_CHUNK_S = 400.0
