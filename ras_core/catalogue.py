@@ -88,11 +88,13 @@ class ProcessedOutput:
         )
 
     def sidecar_key(self, recording_id: str, sidecar: str) -> str:
-        """`processed/player_tracking/{id}.frames.parquet` for the `frames` sidecar."""
+        """`processed/player_tracking/frames/{id}.parquet` for the `frames` sidecar: in a folder of
+        its own, so that whatever reads every file of the output's folder (the marts' dbt sources
+        glob `processed/player_tracking/*.parquet`) never takes a sidecar for a recording."""
         if sidecar not in self.sidecars:
             raise KeyError(f"{self.name} has no sidecar {sidecar!r}")
-        stem, _, suffix = self.key(recording_id).rpartition(".")
-        return f"{stem}.{sidecar}.{suffix}"
+        folder, _, file_name = self.key(recording_id).rpartition("/")
+        return f"{folder}/{sidecar}/{file_name}"
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -104,8 +106,8 @@ class ProcessedOutput:
 
 
 def sidecar_path(out_path: Path, sidecar: str) -> Path:
-    """Where an import writing `out_path` writes a sidecar: `out.parquet` → `out.frames.parquet`,
-    named like `ProcessedOutput.sidecar_key`."""
+    """Where an import writing `out_path` writes a sidecar: `out.parquet` → `out.frames.parquet`
+    (a local file beside the import's output; stored under `ProcessedOutput.sidecar_key`)."""
     return out_path.with_name(f"{out_path.stem}.{sidecar}{out_path.suffix}")
 
 

@@ -3,7 +3,7 @@
 The processed tracking parquet holds one row per player and frame. Serving a window in the default
 JSON shape from it means decoding the row groups the window overlaps, grouping rows into frames and
 encoding them: ~5 of a cold 10-s window's ~13 CPU-ms (bench/README.md). The import therefore also
-writes a delivery file beside it (the `frames` sidecar, `processed/player_tracking/{id}.frames.parquet`):
+writes a delivery file beside it (the `frames` sidecar, `processed/player_tracking/frames/{id}.parquet`):
 one row per frame, sorted by `t`, whose `json` column holds the frame's object exactly as
 `ras_core.delivery.tracking_frames_json` encodes it, preceded by a comma. A window's frames are then
 the contiguous bytes of the rows it spans, read from row groups of `ROW_GROUP_S` seconds: no grouping,

@@ -134,7 +134,7 @@ def test_the_tracking_import_writes_the_sidecar_naming_the_same_digest(
     sidecar = sidecar_path(out, SIDECAR)
     assert sidecar == tmp_path / "player_tracking.frames.parquet"
     assert processed_output("player_tracking").sidecar_key("rec-1", SIDECAR) == (
-        "processed/player_tracking/rec-1.frames.parquet"
+        "processed/player_tracking/frames/rec-1.parquet"
     )
     assert result.metadata["frames_sidecar_size_bytes"] == sidecar.stat().st_size > 0
     opened = Frames.open(sidecar)
