@@ -106,9 +106,10 @@ class ProcessedOutput:
 
 
 def sidecar_path(out_path: Path, sidecar: str) -> Path:
-    """Where an import writing `out_path` writes a sidecar: `out.parquet` → `out.frames.parquet`
-    (a local file beside the import's output; stored under `ProcessedOutput.sidecar_key`)."""
-    return out_path.with_name(f"{out_path.stem}.{sidecar}{out_path.suffix}")
+    """Where an import writing `out_path` writes a sidecar: `dir/out.parquet` →
+    `dir/frames/out.parquet`, laid out like `ProcessedOutput.sidecar_key`, so an import written in
+    place (into an objects folder) puts it where the store keeps it."""
+    return out_path.parent / sidecar / out_path.name
 
 
 @dataclass(frozen=True)

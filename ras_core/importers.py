@@ -152,6 +152,7 @@ def _tracking_writer(
         table = arrow_table(frame)
         stored = metadata
         frames_path = sidecar_path(path, rendered.SIDECAR)
+        frames_path.parent.mkdir(parents=True, exist_ok=True)
         digest = rendered.write_frames(table, frames_path, fps)
         if digest is not None:
             stored = {**metadata, rendered.DIGEST_KEY: digest}

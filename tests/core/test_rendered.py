@@ -132,7 +132,7 @@ def test_the_tracking_import_writes_the_sidecar_naming_the_same_digest(
     result = run_import("player_tracking", raw, recording, out)
     assert result.passed, result.failure_reason()
     sidecar = sidecar_path(out, SIDECAR)
-    assert sidecar == tmp_path / "player_tracking.frames.parquet"
+    assert sidecar == tmp_path / "frames" / "player_tracking.parquet"
     assert processed_output("player_tracking").sidecar_key("rec-1", SIDECAR) == (
         "processed/player_tracking/frames/rec-1.parquet"
     )
