@@ -142,7 +142,7 @@ def get_player_tracking(
     )
     if (unchanged := delivery.not_modified(variant)) is not None:
         return unchanged
-    source = Source(obj.path, _footer(obj.path, obj.etag))
+    source = Source(obj.path, _footer(obj.path, obj.etag), _stored(obj.path, obj.etag))
     head = _head(delivery, source, window)
     if media_type == JSON and (frames := _rendered(delivery, obj, source, window)) is not None:
         # The same bytes as the computed path below, read from the frames rendered at import.
@@ -159,10 +159,11 @@ def get_player_tracking(
 
 @dataclass(frozen=True)
 class Source:
-    """One version of the processed tracking file, with its parsed footer."""
+    """One version of the processed tracking file, with its parsed footer and `ras` metadata."""
 
     path: Path
     footer: pq.FileMetaData
+    stored: dict[str, Any]  # shared by every request of this version: read, never modified
 
 
 @lru_cache(maxsize=256)
@@ -191,7 +192,7 @@ def _rendered(
     sidecar carrying the digest the processed file names (`ras_core.rendered`)."""
     if (window.period, window.side, window.jersey) != (None, None, None):
         return None
-    digest = _stored(source.path, obj.etag).get(rendered.DIGEST_KEY)
+    digest = source.stored.get(rendered.DIGEST_KEY)
     if digest is None:
         return None  # imported before sidecars, or its frames could not be rendered
     sidecar = delivery.sidecar(obj, rendered.SIDECAR)
@@ -216,7 +217,7 @@ def _rendered_chunks(head: dict[str, Any], frames: rendered.Frames, window: Wind
 
 def _head(delivery: Delivery, source: Source, window: Window) -> dict[str, Any]:
     """The response minus its frames: the coordinate system and pitch the parquet file says it used."""
-    stored = read_parquet_metadata(source.path, source.footer)
+    stored = source.stored
     return {
         "recording_id": delivery.recording_id,
         "coordinate_system": stored["coordinate_system"],
