@@ -8,8 +8,9 @@ when every check passed moves the new file into place. It tells the lifecycle ho
 
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetCheckResult,
@@ -22,6 +23,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     multi_asset,
 )
 
@@ -129,6 +131,78 @@ def _import(
     return result, None, None
 
 
+@dataclass
+class Imported:
+    """How one output's import went: the metadata of its materialization when it passed, why not
+    when it did not; the import's checks when it ran."""
+
+    result: "ImportResult | None" = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def import_output(
+    context: AssetExecutionContext | OpExecutionContext,
+    jobs: Lifecycle,
+    objects: ObjectStore,
+    ema: EmaResource,
+    quality: QualityResource,
+    out: ProcessedOutput,
+    meta: RecordingMetadata,
+) -> Imported:
+    """Import one output of one recording through the lifecycle: which attempts to read, the import,
+    its verdict (passed, a contract failure charged to the failing file, a transient fault retried
+    after a backoff), and the EMA jobs it made ready, triggered from this run rather than a separate
+    one a sensor tick later. The processed asset (one recording per run) and `import_recordings`
+    (several per run) both import through here. An unexpected error propagates: the import stays
+    started and the dispatch sweep asks for it again."""
+    recording_id, run_id, job = meta.recording_id, context.run_id, catalogue.job_of_processed(out.name)
+    read = jobs.import_started(recording_id, out.name, run_id=run_id).read
+    if read is None:
+        # An input job has not delivered its current attempt: nothing to read, nobody to charge.
+        return Imported(failure=f"{out.name} is not importable now: an input job has not delivered")
+    try:
+        result, failed_file, sha256 = _import(objects, out, meta, read, quality)
+    except Exception as error:
+        if not transient_fault(error):
+            raise
+        reason = f"{type(error).__name__}: {error}"
+        jobs.import_failed(recording_id, out.name, read, reason, transient=True, run_id=run_id)
+        return Imported(failure=f"{out.name}: {reason}")
+    if not result.passed:
+        reason = result.failure_reason() or "a blocking check failed"
+        jobs.import_failed(
+            recording_id,
+            out.name,
+            read,
+            reason,
+            transient=False,
+            file=failed_file,
+            sha256=sha256,
+            run_id=run_id,
+        )
+        return Imported(result, failure=f"{out.name}: {reason}")
+    key = out.key(recording_id)
+    info = objects.stat(key)
+    if result.quality:
+        # What GET analytics shows: the figures of the data now served.
+        reports = [c.as_report() for c in result.quality]
+        jobs.store.record_quality(recording_id, out.name, job.name, read[job.name], reports)
+    plan = jobs.import_passed(recording_id, out.name, read, run_id=run_id)
+    trigger_and_observe(context, plan.refs(recording_id), jobs, ema)
+    return Imported(
+        result,
+        metadata={
+            **{k: _metadata_value(v) for k, v in result.metadata.items()},
+            "uri": objects.uri(key),
+            "size_bytes": info.size if info else 0,
+            "job_attempt": read[job.name],
+            "read_attempts": MetadataValue.json(dict(read)),
+            "ema_job_id": jobs.store.job_status(recording_id, job.name).ema_job_id or "-",
+        },
+    )
+
+
 def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinition:
     """The asset of one catalogue entry: its description, inputs and blocking checks come from the entry."""
     job = cat.job_of_processed(out.name)
@@ -163,62 +237,18 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
         ema: EmaResource,
         quality: QualityResource,
     ):
-        jobs, objects, recording_id = (
-            state_store.lifecycle,
-            object_store.store,
-            context.partition_key,
-        )
+        jobs, recording_id = state_store.lifecycle, context.partition_key
         meta = registered_recording(context, jobs.store)
         if rerun_instead_of_import(context, jobs, ema, recording_id, job):
             return  # no materialization now: the re-run's own import run makes it
-        read = jobs.import_started(recording_id, out.name, run_id=context.run_id).read
-        if read is None:
-            # An input job has not delivered its current attempt: nothing to read, nobody to charge.
-            raise Failure(
-                f"{out.name} is not importable now: an input job has not delivered", allow_retries=False
-            )
-        try:
-            result, failed_file, sha256 = _import(objects, out, meta, read, quality)
-        except Exception as error:
-            if not transient_fault(error):
-                raise
-            reason = f"{type(error).__name__}: {error}"
-            jobs.import_failed(recording_id, out.name, read, reason, transient=True, run_id=context.run_id)
-            raise Failure(description=f"{out.name}: {reason}", allow_retries=False) from error
-        if not result.passed:
-            reason = result.failure_reason() or "a blocking check failed"
-            yield from _check_results(result)
-            jobs.import_failed(
-                recording_id,
-                out.name,
-                read,
-                reason,
-                transient=False,
-                file=failed_file,
-                sha256=sha256,
-                run_id=context.run_id,
-            )
-            raise Failure(description=f"{out.name}: {reason}", allow_retries=False)
-        key = out.key(recording_id)
-        info = objects.stat(key)
-        if result.quality:
-            # What GET analytics shows: the figures of the data now served.
-            reports = [c.as_report() for c in result.quality]
-            jobs.store.record_quality(recording_id, out.name, job.name, read[job.name], reports)
-        plan = jobs.import_passed(recording_id, out.name, read, run_id=context.run_id)
-        # What this import made ready (the dependent jobs once the independent ones completed) is
-        # triggered from this run instead of a separate one a sensor tick later.
-        trigger_and_observe(context, plan.refs(recording_id), jobs, ema)
+        imported = import_output(context, jobs, object_store.store, ema, quality, out, meta)
+        if imported.failure is not None:
+            if imported.result is not None:  # a blocking check failed: the UI shows which
+                yield from _check_results(imported.result)
+            raise Failure(description=imported.failure, allow_retries=False)
         yield MaterializeResult(
-            metadata={
-                **{k: _metadata_value(v) for k, v in result.metadata.items()},
-                "uri": objects.uri(key),
-                "size_bytes": info.size if info else 0,
-                "job_attempt": read[job.name],
-                "read_attempts": MetadataValue.json(dict(read)),
-                "ema_job_id": jobs.store.job_status(recording_id, job.name).ema_job_id or "-",
-            },
-            check_results=_check_results(result),
+            metadata=imported.metadata,
+            check_results=_check_results(imported.result) if imported.result else [],
         )
 
     return _processed
