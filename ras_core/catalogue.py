@@ -461,6 +461,13 @@ def _output_lacks(cat: Catalogue, out: ProcessedOutput) -> list[str]:
         lacks.append("contract checks before quality checks")
     lacks += [f"a known raw input instead of {name!r}" for name in out.raw_inputs if name not in raws]
     lacks += [f"a known processed input instead of {n!r}" for n in out.processed_inputs if n not in outputs]
+    # Imports of one recording run in the catalogue's order (ras_assets/imports.py).
+    listed_before = [other.name for other in cat.processed_outputs][: cat.processed_outputs.index(out)]
+    lacks += [
+        f"its processed input {n!r} listed before it"
+        for n in out.processed_inputs
+        if n in outputs and n not in listed_before
+    ]
     if not (out.raw_inputs or out.processed_inputs):
         lacks.append("an input")
     owners = sum(out.name in job.processed_outputs for job in cat.job_types)

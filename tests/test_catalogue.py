@@ -121,6 +121,17 @@ def test_an_incomplete_entry_is_refused_naming_what_it_lacks(change: dict[str, A
     assert f"processed output 'heat_map' lacks {lacks}" in refused.value.problems
 
 
+def test_an_entry_listed_before_its_processed_input_is_refused() -> None:
+    # A run importing several outputs of a recording takes them in the catalogue's order.
+    early = dataclasses.replace(HEAT_MAP, processed_inputs=("player_tracking",))
+    with pytest.raises(IncompleteCatalogue) as refused:
+        Catalogue((*catalogue.JOB_TYPES, HEAT_MAP_JOB), (early, *catalogue.PROCESSED_OUTPUTS))
+    assert "processed output 'heat_map' lacks its processed input 'player_tracking' listed before it" in (
+        refused.value.problems
+    )
+    assert Catalogue((*catalogue.JOB_TYPES, HEAT_MAP_JOB), (*catalogue.PROCESSED_OUTPUTS, early))
+
+
 def test_a_job_type_without_its_output_entry_is_refused() -> None:
     with pytest.raises(IncompleteCatalogue, match="job type 'heat-map' lacks a known processed output"):
         Catalogue((*catalogue.JOB_TYPES, HEAT_MAP_JOB), catalogue.PROCESSED_OUTPUTS)
