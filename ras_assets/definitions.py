@@ -6,6 +6,7 @@ through the one composition root (`ras_platform.platform`).
 
 from dagster import Definitions, in_process_executor
 
+from ras_assets.imports import import_recordings
 from ras_assets.jobs import import_processed_job, trigger_ema_jobs
 from ras_assets.processed import processed_assets
 from ras_assets.raw import raw_asset_specs
@@ -35,6 +36,7 @@ defs = Definitions(
     jobs=[
         validate_recordings,
         import_processed_job,
+        import_recordings,
         trigger_ema_jobs,
         process_video_job,
         training_dataset_job,

@@ -19,6 +19,8 @@ REPOSITORY_NAME = "__repository__"  # the implicit repository of a Definitions o
 RECORDINGS_PARTITIONS = "recordings"
 VALIDATE_RECORDINGS_JOB = "validate_recordings"  # POST /jobs: every recording asked for meanwhile
 IMPORT_PROCESSED_JOB = "import_processed"
+# Several recordings' imports in one run, when imports wait for run slots (ras_assets/imports.py).
+IMPORT_RECORDINGS_JOB = "import_recordings"
 # Dagster's own tag for a sensor's run key; a run launched here under a key carries it too, so the
 # launch can be repeated (a timeout that hid a success, two callers) without a second run.
 RUN_KEY_TAG = "dagster/run_key"

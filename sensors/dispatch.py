@@ -14,7 +14,7 @@ from dagster import (
 
 from ras_assets.jobs import import_processed_job, trigger_ema_jobs
 from ras_assets.recording import validate_recordings
-from ras_assets.runs import has_active_run, import_run_request, recordings_with_active_runs
+from ras_assets.runs import has_active_run, import_run_request, recordings_importing
 from ras_platform.state_store import StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
@@ -53,7 +53,7 @@ def dispatch_sensor(
     store = state_store.store
     # A platform job scheduled here while the import run of its inputs is queued or under way
     # would be built twice: by that run and by the one requested here (stuck ones included).
-    importing = recordings_with_active_runs(context.instance, import_processed_job.name)
+    importing = recordings_importing(context.instance)
     # A trigger run still queued or under way will take care of the jobs it lists: re-asking for
     # "stuck" ones while the queue is merely slow would only grow it.
     plan = state_store.lifecycle.dispatch(

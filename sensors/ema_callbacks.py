@@ -8,8 +8,12 @@ long) and launches the imports that wait, whether the fast path left them to a f
 them. It keeps at most `RAS_MAX_ACTIVE_IMPORT_RUNS` import runs queued or under way, launching the
 longest-waiting first: an import that waits in the state store rather than in Dagster's run queue
 picks up the recording's outputs that become ready meanwhile, so a wave of jobs goes into one run.
+When more recordings wait than there are free slots, it packs them into `import_recordings` runs of
+up to `RECORDINGS_PER_RUN` recordings each: under load a run per recording is what keeps imports
+waiting (every run costs about a CPU-second before it imports anything).
 """
 
+import math
 import os
 import time
 from collections.abc import Collection
@@ -24,16 +28,17 @@ from dagster import (
     sensor,
 )
 
+from ras_assets.imports import RECORDINGS_PER_RUN, batchable, import_recordings
 from ras_assets.jobs import import_processed_job
 from ras_assets.raw import raw_asset_key
-from ras_assets.runs import active_runs, import_run_request, recordings_of
+from ras_assets.runs import active_import_runs, import_recordings_request, import_run_request, recordings_of
 from ras_core.states import JobState
 from ras_platform.callback_fast_path import (
     raw_event_description,
     raw_event_metadata,
 )
 from ras_platform.lifecycle import READY_IMPORT_GRACE, STUCK_IMPORT_AFTER, Lifecycle, RawMaterialization
-from ras_platform.state_store import JobStatus
+from ras_platform.state_store import JobStatus, StateStore
 from resources import EmaResource, ObjectStoreResource, StateStoreResource
 from sensors import TICK_INTERVAL_S
 
@@ -94,6 +99,45 @@ def _waiting_salt(jobs: Lifecycle, recording_id: str) -> str:
     return f"{bucket}:{backoffs}"
 
 
+# One recording's waiting imports: (recording id, outputs, run-key salt).
+Pending = tuple[str, set[str], str]
+
+
+def _pack(pending: list[Pending], room: int) -> list[list[Pending]]:
+    """The runs to launch now, at most `room`, in waiting order: a recording each while they fit,
+    else the batchable recordings shared out evenly, up to `RECORDINGS_PER_RUN` a run (what does not
+    fit waits in the state store for a later tick)."""
+    if len(pending) <= room:
+        return [[p] for p in pending]
+    alone = [[p] for p in pending if not batchable(p[1])]
+    shared = [p for p in pending if batchable(p[1])]
+    runs_left = max(1, room - len(alone))
+    size = min(RECORDINGS_PER_RUN, math.ceil(len(shared) / runs_left))
+    groups = alone + [shared[start : start + size] for start in range(0, len(shared), size)]
+    # Waiting order: the group holding the longest-waiting recording first.
+    position = {p[0]: index for index, p in enumerate(pending)}
+    return sorted(groups, key=lambda group: position[group[0][0]])[:room]
+
+
+def _run_request(store: StateStore, group: list[Pending]) -> RunRequest:
+    """A recording alone gets an `import_processed` run (its partition's own run in the UI)."""
+    if len(group) > 1:
+        return import_recordings_request(store, group)
+    [(recording_id, outputs, salt)] = group
+    return import_run_request(store, recording_id, outputs, salt=salt)
+
+
+def _reference_runs(pending: list[Pending], room: int) -> list[list[Pending]]:
+    """The benchmark's reference, the design before issue 18: a run per recording for the waiting
+    imports, a run per output for this tick's (salt-less) ones."""
+    runs = [
+        [(rec, outputs, salt)] if salt else [(rec, {output}, salt)]
+        for rec, outputs, salt in pending
+        for output in ([None] if salt else sorted(outputs))
+    ]
+    return runs[:room]
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -101,11 +145,12 @@ def _aware(moment: datetime) -> datetime:
 @sensor(
     name="ema_callback_sensor",
     minimum_interval_seconds=TICK_INTERVAL_S,
-    jobs=[import_processed_job],
+    jobs=[import_processed_job, import_recordings],
     default_status=DefaultSensorStatus.RUNNING,
     description="Applies EMA callbacks from the durable inbox that the API has not, reports raw EMA "
-    "outputs materialized and launches one import run per recording for its ready outputs, up to "
-    "RAS_MAX_ACTIVE_IMPORT_RUNS import runs queued or under way.",
+    "outputs materialized and launches import runs for the ready outputs, up to "
+    "RAS_MAX_ACTIVE_IMPORT_RUNS queued or under way: one recording per run while they fit, else "
+    "up to 8 recordings per import_recordings run.",
 )
 def ema_callback_sensor(
     context: SensorEvaluationContext,
@@ -119,22 +164,22 @@ def ema_callback_sensor(
     clock = time.monotonic()
     plan = jobs.process_inbox(limit=CALLBACKS_PER_TICK, budget_s=INBOX_BUDGET_S)
     inbox_s = time.monotonic() - clock
-    running = active_runs(context.instance, import_processed_job.name)
+    running = active_import_runs(context.instance)
     room, importing = max(0, capacity - len(running)), recordings_of(running)
     applied = {rec: set(outputs) for rec, outputs in plan.imports.items() if outputs and rec not in importing}
-    waiting = _waiting_imports(jobs, skip=importing, room=room) if room else {}
-    run_requests: list[RunRequest] = []
+    waiting = _waiting_imports(jobs, skip=importing, room=room * RECORDINGS_PER_RUN) if room else {}
     # Waiting imports first (oldest first; with what this tick applied for the same recording),
     # then this tick's; what finds no free slot waits in the state store for a tick that has one.
+    pending: list[Pending] = []
     for recording_id, outputs in waiting.items():
         outputs |= applied.pop(recording_id, set())
-        salt = _waiting_salt(jobs, recording_id)
-        run_requests.append(import_run_request(store, recording_id, outputs, salt=salt))
-    per_asset = os.environ.get(RUN_PER_ASSET_ENV) == "1"
-    for recording_id, outputs in sorted(applied.items()):
-        for group in [{o} for o in sorted(outputs)] if per_asset else [outputs]:
-            run_requests.append(import_run_request(store, recording_id, group))
-    launched, held = run_requests[:room], len(run_requests) - min(room, len(run_requests))
+        pending.append((recording_id, outputs, _waiting_salt(jobs, recording_id)))
+    pending += [(recording_id, outputs, "") for recording_id, outputs in sorted(applied.items())]
+    groups = (
+        _reference_runs(pending, room) if os.environ.get(RUN_PER_ASSET_ENV) == "1" else _pack(pending, room)
+    )
+    launched = [_run_request(store, group) for group in groups]
+    held = len(pending) - len({rec for group in groups for rec, _, _ in group})
     if plan.failed:
         context.log.warning(
             f"callbacks failed={plan.failed} quarantined={plan.quarantined} (dead_letters; ras redrive)"
