@@ -5,8 +5,9 @@ the platform's reaction time, not a queue; the throughput scenario reports the s
 burst). For every `succeeded` callback that was applied:
 
 - accepted: the inbox row's `received_at` (state store), written before the API answered 202;
-- run started: `start_time` of the first import run tagged `ras/recording` = the recording, created
-  after the callback, whose assets read that job's raw files (Dagster run records);
+- run started: `start_time` of the first import run of the recording (its own, or a shared
+  `import_recordings` run listing it), created after the callback, whose assets read that job's raw
+  files (Dagster run records);
 - materialized: the latest materialization in that run of those assets (Dagster event log).
 
 Reference: the callback sensor's measured tick interval in the same run (the median gap between its
@@ -61,16 +62,26 @@ def _timestamp(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
+def imported_by(run: Any) -> dict[str, set[str]]:
+    """What an import run imports, by recording: one recording's outputs (`import_processed`, from
+    its tags) or several recordings' (`import_recordings`, from its run config)."""
+    if run.job_name == "import_processed" and (recording := run.tags.get("ras/recording")):
+        return {recording: set(run.tags.get("ras/outputs", "").split(","))}
+    if run.job_name != "import_recordings":
+        return {}
+    config = (run.run_config or {}).get("ops", {}).get("import_listed_recordings", {}).get("config", {})
+    listed = [entry.rpartition(":") for entry in config.get("imports", [])]
+    return {recording: set(outputs.split(",")) for recording, _, outputs in listed}
+
+
 def callback_latencies(instance: Any, database_url: str, records: list[Any]) -> list[dict[str, float]]:
     """One dict per applied `succeeded` callback: seconds to run created, started, materialized."""
     from dagster import AssetKey, AssetRecordsFilter
 
-    imports: dict[str, list[Any]] = {}
+    imports: dict[str, list[tuple[Any, set[str]]]] = {}
     for record in records:
-        run = record.dagster_run
-        recording = run.tags.get("ras/recording")
-        if run.job_name == "import_processed" and recording:
-            imports.setdefault(recording, []).append(record)
+        for recording, outputs in imported_by(record.dagster_run).items():
+            imports.setdefault(recording, []).append((record, outputs))
     samples = []
     for callback in _succeeded_callbacks(database_url):
         accepted = _timestamp(callback.received_at)
@@ -78,9 +89,8 @@ def callback_latencies(instance: Any, database_url: str, records: list[Any]) -> 
         candidates = sorted(
             (
                 r
-                for r in imports.get(callback.recording_id, [])
-                if _timestamp(r.create_timestamp) >= accepted - 0.5
-                and wanted & set(r.dagster_run.tags.get("ras/outputs", "").split(","))
+                for r, outputs in imports.get(callback.recording_id, [])
+                if _timestamp(r.create_timestamp) >= accepted - 0.5 and wanted & outputs
             ),
             key=lambda r: _timestamp(r.create_timestamp),
         )

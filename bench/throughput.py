@@ -243,13 +243,12 @@ def _analyse_dagster(stack: Any, result: PlatformRun) -> None:
 def split_imports(records: list[Any]) -> dict[str, list[str]]:
     """Recordings that took more import runs than waves, with the outputs of each run in order:
     what the next person needs to see why runs per recording exceeded its target."""
+    from bench.latency import imported_by
+
     runs: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for record in records:
-        run = record.dagster_run
-        if run.job_name == "import_processed":
-            runs[run.tags.get("ras/recording", "?")].append(
-                (record.create_timestamp.timestamp(), run.tags.get("ras/outputs", "?"))
-            )
+        for recording, outputs in imported_by(record.dagster_run).items():
+            runs[recording].append((record.create_timestamp.timestamp(), ",".join(sorted(outputs))))
     return {
         rec: [outputs for _, outputs in sorted(r)] for rec, r in sorted(runs.items()) if len(r) > IMPORT_WAVES
     }

@@ -28,3 +28,20 @@ def test_split_imports_lists_only_recordings_beyond_one_run_per_wave_in_order() 
     assert split_imports(records) == {
         "b": ["events,players", "ball", "match_details,shot_details", "match_report"]
     }
+
+
+def test_a_shared_import_run_counts_once_for_each_recording_it_lists() -> None:
+    imports = ["a:match_details,shot_details", "c:events,players"]
+    shared = SimpleNamespace(
+        job_name="import_recordings",
+        tags={"ras/recordings": "a,c"},
+        run_config={"ops": {"import_listed_recordings": {"config": {"imports": imports}}}},
+    )
+    records = [
+        _record("import_processed", "a", "ball,events,players", 1),
+        SimpleNamespace(dagster_run=shared, create_timestamp=T0 + timedelta(seconds=2)),
+        _record("import_processed", "a", "match_report", 3),
+    ]
+    assert split_imports(records) == {
+        "a": ["ball,events,players", "match_details,shot_details", "match_report"]
+    }
