@@ -88,15 +88,15 @@ def callback_latencies(instance: Any, database_url: str, records: list[Any]) -> 
         wanted = _relevant_outputs(callback.job_kind)
         candidates = sorted(
             (
-                r
+                (r, outputs)
                 for r, outputs in imports.get(callback.recording_id, [])
                 if _timestamp(r.create_timestamp) >= accepted - 0.5 and wanted & outputs
             ),
-            key=lambda r: _timestamp(r.create_timestamp),
+            key=lambda candidate: _timestamp(candidate[0].create_timestamp),
         )
-        if not candidates or candidates[0].start_time is None:
+        if not candidates or candidates[0][0].start_time is None:
             continue
-        record = candidates[0]
+        record, outputs = candidates[0]
         sample = {
             "run_created_s": _timestamp(record.create_timestamp) - accepted,
             "run_started_s": record.start_time - accepted,
@@ -106,7 +106,7 @@ def callback_latencies(instance: Any, database_url: str, records: list[Any]) -> 
             sample["run_launched_s"] = launched - accepted
         sample["fast_lane"] = float(record.dagster_run.tags.get(FAST_LANE_TAG) == FAST_LANE)
         materialized = []
-        for name in wanted & set(record.dagster_run.tags["ras/outputs"].split(",")):
+        for name in wanted & outputs:
             found = instance.fetch_materializations(
                 AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[callback.recording_id]),
                 limit=20,

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from dagster import (
     AssetCheckEvaluation,
-    AssetCheckSeverity,
     AssetKey,
     AssetMaterialization,
     Config,
@@ -32,16 +31,20 @@ from dagster import (
 )
 
 from ras_assets.processed import Imported, import_output
+from ras_assets.training import TrainingClipsConfig, build_training_clips
 from ras_core import catalogue
+from ras_core.catalogue import ProcessedOutput
+from ras_core.recording import RecordingMetadata
 from ras_platform.dagster_client import IMPORT_KIND, IMPORT_RECORDINGS_JOB
 from ras_platform.lifecycle import Lifecycle
-from resources import EmaResource, ObjectStoreResource, QualityResource, StateStoreResource
+from resources import EmaResource, FfmpegResource, ObjectStoreResource, QualityResource, StateStoreResource
 
 # The tag naming a multi-recording run's recordings, comma-separated (a one-recording run carries
 # `ras/recording`): the sensors read it to leave those recordings' imports alone meanwhile.
 RECORDINGS_TAG = "ras/recordings"
-# At most this many recordings per run: enough to cut the runs under load ~8-fold, few enough that
-# the last recording of a run of full-length matches waits under a minute for the first ones.
+# At most this many recordings per run: enough to cut the runs under load ~8-fold. A run is shared
+# only when imports already wait for a slot, so its last recording waits for the first ones instead
+# of waiting in the queue (a full-length match with its training clips takes minutes).
 RECORDINGS_PER_RUN = 8
 
 
@@ -61,12 +64,6 @@ class RecordingImports:
         return cls(recording_id, tuple(o for o in outputs.split(",") if o))
 
 
-def batchable(outputs: Iterable[str]) -> bool:
-    """Whether these outputs may share a run with other recordings': outputs cut from video (training
-    clips: minutes of ffmpeg and gigabytes of download) keep a run of their own."""
-    return not any(catalogue.processed_output(name).from_video for name in outputs)
-
-
 def in_dependency_order(outputs: Iterable[str]) -> list[str]:
     """Outputs in the catalogue's order, which lists a processed input before what reads it (a name
     the catalogue does not know goes last, and fails there)."""
@@ -80,35 +77,51 @@ class ImportRecordingsConfig(Config):
 
 def _log_imported(context: OpExecutionContext, recording_id: str, output: str, imported: Imported) -> None:
     """What the asset's page shows of this import: the materialization when it passed, and its checks
-    either way, on the recording's partition as an `import_processed` run shows them."""
+    either way, on the recording's partition as a run of its own shows them."""
     if imported.failure is None:
         context.log_event(
             AssetMaterialization(asset_key=output, partition=recording_id, metadata=imported.metadata)
         )
-    for check in imported.result.checks if imported.result else []:
+    for check in imported.checks:
         context.log_event(
             AssetCheckEvaluation(
                 asset_key=AssetKey(output),
-                check_name=check.name,
+                check_name=check.check_name or "",
                 passed=check.passed,
                 metadata=check.metadata,
                 description=check.description,
-                severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN,
-                blocking=check.blocking,
+                severity=check.severity,
+                blocking=catalogue.check_kind(check.check_name).blocking
+                if check.check_name in catalogue.CHECK_NAMES
+                else None,
                 partition=recording_id,
             )
         )
 
 
+@dataclass(frozen=True)
+class _Builders:
+    """The resources a run's imports need, and how each output is built."""
+
+    lifecycle: Lifecycle
+    object_store: ObjectStoreResource
+    ema: EmaResource
+    quality: QualityResource
+    ffmpeg: FfmpegResource
+
+    def build(self, context: OpExecutionContext, out: ProcessedOutput, meta: RecordingMetadata) -> Imported:
+        objects = self.object_store.store
+        if out.from_video:  # training clips, with the media team's defaults (as an import run's)
+            config = TrainingClipsConfig()
+            return build_training_clips(context, self.lifecycle, objects, self.ema, self.ffmpeg, meta, config)
+        return import_output(context, self.lifecycle, objects, self.ema, self.quality, out, meta)
+
+
 def _import_recording(
-    context: OpExecutionContext,
-    lifecycle: Lifecycle,
-    resources: tuple[ObjectStoreResource, EmaResource, QualityResource],
-    listed: RecordingImports,
+    context: OpExecutionContext, builders: _Builders, listed: RecordingImports
 ) -> list[str]:
     """Import one recording's outputs, dependencies first; what failed, one line each."""
-    object_store, ema, quality = resources
-    meta = lifecycle.store.get_recording(listed.recording_id)
+    meta = builders.lifecycle.store.get_recording(listed.recording_id)
     if meta is None:
         return [f"{listed.recording_id}: not registered with the platform"]
     failed: list[str] = []
@@ -121,7 +134,7 @@ def _import_recording(
                     f"{listed.recording_id} {name}: not imported, its input {blocked[0]} failed"
                 )
                 continue
-            imported = import_output(context, lifecycle, object_store.store, ema, quality, out, meta)
+            imported = builders.build(context, out, meta)
         except Exception as error:  # this recording's alone: the sweep asks for it again
             context.log.exception(f"{listed.recording_id} {name}: import raised {type(error).__name__}")
             imported = Imported(failure=f"{name}: {type(error).__name__}: {error}")
@@ -140,14 +153,16 @@ def import_listed_recordings(
     object_store: ObjectStoreResource,
     ema: EmaResource,
     quality: QualityResource,
+    ffmpeg: FfmpegResource,
 ) -> None:
     listed = [RecordingImports.decode(encoded) for encoded in config.imports]
+    builders = _Builders(state_store.lifecycle, object_store, ema, quality, ffmpeg)
     failures: list[str] = []
     for number, recording in enumerate(listed, start=1):
         context.log.info(
             f"recording {number} of {len(listed)}: {recording.recording_id} ({', '.join(recording.outputs)})"
         )
-        failures += _import_recording(context, state_store.lifecycle, (object_store, ema, quality), recording)
+        failures += _import_recording(context, builders, recording)
     if failures:
         raise Failure(
             description=f"{len(failures)} import(s) failed; every other listed import is in: "

@@ -133,10 +133,10 @@ def _import(
 
 @dataclass
 class Imported:
-    """How one output's import went: the metadata of its materialization when it passed, why not
-    when it did not; the import's checks when it ran."""
+    """How one output's import went: its checks (when it ran), the metadata of its materialization
+    when it passed, why not when it did not."""
 
-    result: "ImportResult | None" = None
+    checks: list[AssetCheckResult] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None
 
@@ -181,7 +181,7 @@ def import_output(
             sha256=sha256,
             run_id=run_id,
         )
-        return Imported(result, failure=f"{out.name}: {reason}")
+        return Imported(_check_results(result), failure=f"{out.name}: {reason}")
     key = out.key(recording_id)
     info = objects.stat(key)
     if result.quality:
@@ -191,7 +191,7 @@ def import_output(
     plan = jobs.import_passed(recording_id, out.name, read, run_id=run_id)
     trigger_and_observe(context, plan.refs(recording_id), jobs, ema)
     return Imported(
-        result,
+        _check_results(result),
         metadata={
             **{k: _metadata_value(v) for k, v in result.metadata.items()},
             "uri": objects.uri(key),
@@ -243,13 +243,9 @@ def build_processed_asset(cat: Catalogue, out: ProcessedOutput) -> AssetsDefinit
             return  # no materialization now: the re-run's own import run makes it
         imported = import_output(context, jobs, object_store.store, ema, quality, out, meta)
         if imported.failure is not None:
-            if imported.result is not None:  # a blocking check failed: the UI shows which
-                yield from _check_results(imported.result)
+            yield from imported.checks  # a blocking check that failed: the UI shows which
             raise Failure(description=imported.failure, allow_retries=False)
-        yield MaterializeResult(
-            metadata=imported.metadata,
-            check_results=_check_results(imported.result) if imported.result else [],
-        )
+        yield MaterializeResult(metadata=imported.metadata, check_results=imported.checks)
 
     return _processed
 

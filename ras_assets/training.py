@@ -27,6 +27,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     asset,
     define_asset_job,
     in_process_executor,
@@ -35,6 +36,7 @@ from pydantic import Field
 
 from ras_assets.jobs import trigger_and_observe
 from ras_assets.partitions import recordings_partitions, registered_recording
+from ras_assets.processed import Imported
 from ras_core import catalogue
 from ras_core import training_clips as tc
 from ras_core.errors import RawFormatError
@@ -47,7 +49,7 @@ from ras_platform.clip_cutting import (
     remove_stale_clips,
 )
 from ras_platform.ffmpeg import FfmpegError, make_thumbnail_strip
-from ras_platform.lifecycle import transient_fault
+from ras_platform.lifecycle import Lifecycle, transient_fault
 from ras_platform.object_store import ObjectStore
 from resources import EmaResource, FfmpegResource, ObjectStoreResource, StateStoreResource
 
@@ -180,6 +182,8 @@ def _cut_check(summary: dict[str, Any], max_failed_share: float) -> AssetCheckRe
             asset=CLIPS.name,
             description="Every planned clip was cut; failures are listed with their reason (a warning "
             "below the configured share, an error above it).",
+            # Each recording keeps its own result (dagster-notes.md), as the processed assets' do.
+            partitions_def=recordings_partitions,
         )
     ],
     group_name="processed",
@@ -197,30 +201,49 @@ def training_clips(
 ):
     """Clips around shots and goals (or the configured event types) from every camera angle of the
     recording, each source video fetched once; a manifest lists every clip with its state and reason."""
-    jobs, objects, recording_id = state_store.lifecycle, object_store.store, context.partition_key
+    jobs = state_store.lifecycle
     meta = registered_recording(context, jobs.store)
-    read = jobs.import_started(recording_id, CLIPS.name).read
+    built = build_training_clips(context, jobs, object_store.store, ema, ffmpeg, meta, config)
+    if built.failure is not None:
+        yield from built.checks
+        raise Failure(description=built.failure, allow_retries=False)
+    yield MaterializeResult(metadata=built.metadata, check_results=built.checks)
+
+
+def build_training_clips(
+    context: AssetExecutionContext | OpExecutionContext,
+    jobs: Lifecycle,
+    objects: ObjectStore,
+    ema: EmaResource,
+    ffmpeg: FfmpegResource,
+    meta: RecordingMetadata,
+    config: TrainingClipsConfig,
+) -> Imported:
+    """Build one recording's clips through the lifecycle, as `import_output` imports an EMA output:
+    the `training_clips` asset and `import_recordings` (several recordings per run) both build here."""
+    recording_id, run_id = meta.recording_id, context.run_id
+    read = jobs.import_started(recording_id, CLIPS.name, run_id=run_id).read
     if read is None:
-        raise Failure(
-            f"{CLIPS.name} is not buildable now: an input job has not delivered", allow_retries=False
-        )
+        return Imported(failure=f"{CLIPS.name} is not buildable now: an input job has not delivered")
     try:
         cut = _cut_recording(objects, meta, config.settings(), ffmpeg)
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
-        jobs.import_failed(recording_id, CLIPS.name, read, reason, transient=transient_fault(error))
-        raise Failure(description=f"{CLIPS.name}: {reason}", allow_retries=False) from error
+        jobs.import_failed(
+            recording_id, CLIPS.name, read, reason, transient=transient_fault(error), run_id=run_id
+        )
+        return Imported(failure=f"{CLIPS.name}: {reason}")
     summary = _summary(cut.entries)
     check = _cut_check(summary, config.max_failed_share)
-    context.log.info(check.description)
+    context.log.info(f"{recording_id}: {check.description}")
     if summary["failed_share"] > config.max_failed_share:
-        yield check
         reason = f"{check.description}; first: {summary['failures'][0]['reason']}"
-        jobs.import_failed(recording_id, CLIPS.name, read, reason, transient=False)
-        raise Failure(description=f"{CLIPS.name}: {reason}", allow_retries=False)
-    plan = jobs.import_passed(recording_id, CLIPS.name, read)
+        jobs.import_failed(recording_id, CLIPS.name, read, reason, transient=False, run_id=run_id)
+        return Imported([check], failure=f"{CLIPS.name}: {reason}")
+    plan = jobs.import_passed(recording_id, CLIPS.name, read, run_id=run_id)
     trigger_and_observe(context, plan.refs(recording_id), jobs, ema)
-    yield MaterializeResult(
+    return Imported(
+        [check],
         metadata={
             **{name: value for name, value in summary.items() if name != "failures"},
             "failures": MetadataValue.json(summary["failures"]),
@@ -234,7 +257,6 @@ def training_clips(
             "job_attempt": read.get(CLIPS_JOB.name, 0),
             **cut.preview,
         },
-        check_results=[check],
     )
 
 

@@ -28,7 +28,7 @@ from dagster import (
     sensor,
 )
 
-from ras_assets.imports import RECORDINGS_PER_RUN, batchable, import_recordings
+from ras_assets.imports import RECORDINGS_PER_RUN, import_recordings
 from ras_assets.jobs import import_processed_job
 from ras_assets.raw import raw_asset_key
 from ras_assets.runs import active_import_runs, import_recordings_request, import_run_request, recordings_of
@@ -105,18 +105,12 @@ Pending = tuple[str, set[str], str]
 
 def _pack(pending: list[Pending], room: int) -> list[list[Pending]]:
     """The runs to launch now, at most `room`, in waiting order: a recording each while they fit,
-    else the batchable recordings shared out evenly, up to `RECORDINGS_PER_RUN` a run (what does not
-    fit waits in the state store for a later tick)."""
+    else the recordings shared out evenly, up to `RECORDINGS_PER_RUN` a run (what does not fit waits
+    in the state store for a later tick)."""
     if len(pending) <= room:
         return [[p] for p in pending]
-    alone = [[p] for p in pending if not batchable(p[1])]
-    shared = [p for p in pending if batchable(p[1])]
-    runs_left = max(1, room - len(alone))
-    size = min(RECORDINGS_PER_RUN, math.ceil(len(shared) / runs_left))
-    groups = alone + [shared[start : start + size] for start in range(0, len(shared), size)]
-    # Waiting order: the group holding the longest-waiting recording first.
-    position = {p[0]: index for index, p in enumerate(pending)}
-    return sorted(groups, key=lambda group: position[group[0][0]])[:room]
+    size = min(RECORDINGS_PER_RUN, math.ceil(len(pending) / max(1, room)))
+    return [pending[start : start + size] for start in range(0, len(pending), size)][:room]
 
 
 def _run_request(store: StateStore, group: list[Pending]) -> RunRequest:

@@ -223,18 +223,13 @@ def test_recordings_in_a_shared_run_under_way_are_not_imported_again(platform: P
     assert [r for r in dispatch_sensor(context).run_requests if r.job_name.startswith("import")] == []
 
 
-def test_outputs_cut_from_video_keep_a_run_of_their_own() -> None:
-    pending = [
-        ("a", {"events"}, ""),
-        ("b", {"training_clips"}, ""),
-        *[(f"r{n}", {"match_details"}, "") for n in range(2 * RECORDINGS_PER_RUN)],
-    ]
+def test_waiting_recordings_are_shared_out_evenly_in_waiting_order() -> None:
+    pending = [(f"r{n}", {"events"}, "") for n in range(2 * RECORDINGS_PER_RUN + 3)]
 
-    runs = _pack(pending, room=3)
-
-    assert [len(run) for run in runs] == [RECORDINGS_PER_RUN, 1, RECORDINGS_PER_RUN]
-    assert runs[1] == [("b", {"training_clips"}, "")]
-    assert runs[0][0][0] == "a", "the longest-waiting recording's run first"
+    assert [len(run) for run in _pack(pending, room=2)] == [RECORDINGS_PER_RUN, RECORDINGS_PER_RUN]
+    assert [len(run) for run in _pack(pending, room=6)] == [4, 4, 4, 4, 3]
+    assert [p for run in _pack(pending, room=6) for p in run] == pending, "each once, oldest first"
+    assert _pack(pending[:3], room=3) == [[p] for p in pending[:3]]
 
 
 def test_a_listed_import_survives_its_encoding() -> None:

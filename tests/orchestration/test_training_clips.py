@@ -217,6 +217,38 @@ def test_every_moment_is_cut_from_both_angles_reading_each_source_once(clips: Cl
     assert clips.store.job_status("rec-a", "training-clips").state is JobState.COMPLETED
 
 
+def test_a_shared_import_run_cuts_each_listed_recordings_clips(clips: Clips) -> None:
+    """Under load the callback sensor packs recordings' imports into one run (`import_recordings`):
+    their clips are cut there, as in a run of their own, each on its own partition."""
+    from dagster import DagsterEventType
+
+    from ras_assets.imports import RecordingImports, import_recordings, import_recordings_run_config
+
+    for recording_id in ("rec-a", "rec-b"):
+        clips.add_recording(recording_id)
+
+    result = import_recordings.execute_in_process(
+        run_config=import_recordings_run_config(
+            [RecordingImports(rec, ("training_clips",)) for rec in ("rec-a", "rec-b")]
+        ),
+        instance=clips.instance,
+        resources=clips.resources,
+        tags={"ras/kind": "import"},
+    )
+
+    assert result.success
+    for recording_id in ("rec-a", "rec-b"):
+        states = Counter(entry["state"] for entry in clips.manifest(recording_id)["clips"])
+        assert states == {"cut": 8}, recording_id
+        assert clips.store.job_status(recording_id, "training-clips").state is JobState.COMPLETED
+    materialized = clips.instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    assert sorted(e.dagster_event.partition for e in materialized) == ["rec-a", "rec-b"]
+    checks = clips.instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    verdicts = {(e.dagster_event.event_specific_data.partition, e.dagster_event.event_specific_data.passed)
+                for e in checks}  # fmt: skip
+    assert verdicts == {("rec-a", True), ("rec-b", True)}
+
+
 def test_a_failed_ffmpeg_on_one_clip_is_a_partial_success_with_its_reason(
     clips: Clips, tmp_path: Path
 ) -> None:
