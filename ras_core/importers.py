@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,14 @@ from ras_core import checks, formats, rendered
 from ras_core.catalogue import processed_output, raw_output, sidecar_path
 from ras_core.checks import CHECKS_BY_OUTPUT, CheckOutcome, QualityThresholds
 from ras_core.errors import RawFormatError
-from ras_core.processed import arrow_table, provenance, source_name, write_document, write_parquet
+from ras_core.processed import (
+    arrow_table,
+    provenance,
+    settle_metadata_value,
+    source_name,
+    write_document,
+    write_parquet,
+)
 from ras_core.recording import RecordingMetadata
 from ras_core.transforms import documents, events, tracking
 
@@ -145,20 +153,30 @@ def _parquet_writer(frame: pl.DataFrame, metadata: dict[str, Any]) -> Callable[[
 def _tracking_writer(
     frame: pl.DataFrame, metadata: dict[str, Any], fps: float
 ) -> Callable[[Path], None]:
-    """The processed parquet, and before it its `frames` sidecar (`ras_core.rendered`): both carry
-    the digest of the rendered frames, which is how a reader knows they belong together."""
+    """The processed parquet and its `frames` sidecar (`ras_core.rendered`): both carry the digest
+    of the rendered frames, which is how a reader knows they belong together.
+
+    The parquet is written while the frames are rendered (each is mostly native code that lets go
+    of the GIL: ~0.6 s of one core against ~1.7 CPU-s over two), naming a placeholder for the digest
+    that is then set in its footer in place: the same bytes as writing it after the sidecar.
+    """
 
     def write(path: Path) -> None:
         table = arrow_table(frame)
-        stored = metadata
         frames_path = sidecar_path(path, rendered.SIDECAR)
-        frames_path.parent.mkdir(parents=True, exist_ok=True)
-        digest = rendered.write_frames(table, frames_path, fps)
-        if digest is not None:
-            stored = {**metadata, rendered.DIGEST_KEY: digest}
-        else:
+        if not rendered.renderable(table):
             frames_path.unlink(missing_ok=True)
-        write_parquet(table, path, stored)
+            write_parquet(table, path, metadata)
+            return
+        frames_path.parent.mkdir(parents=True, exist_ok=True)
+        pending = rendered.pending_digest()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            parquet = pool.submit(write_parquet, table, path, {**metadata, rendered.DIGEST_KEY: pending})
+            digest = rendered.write_frames(table, frames_path, fps)
+            parquet.result()
+        assert digest is not None  # renderable
+        if not settle_metadata_value(path, pending, digest):
+            write_parquet(table, path, {**metadata, rendered.DIGEST_KEY: digest})
 
     return write
 

@@ -7,7 +7,9 @@ Writers write to a given local path; moving it into place atomically is the obje
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,38 @@ def write_parquet(table: pa.Table, path: Path, metadata: dict[str, Any]) -> None
         use_dictionary=[c for c in DICTIONARY_COLUMNS if c in names],
         write_statistics=[c for c in STATISTICS_COLUMNS if c in names],
     )
+
+
+def settle_metadata_value(path: Path, pending: str, value: str) -> bool:
+    """Replace the placeholder `pending` by `value` (ASCII, the same length) in the `ras` entry of a
+    parquet file `write_parquet` wrote with it, in place; False, leaving the file as it was, when
+    that cannot be done exactly (then write the file again).
+
+    So a file can be written before a value its metadata names is known (the import writes the
+    processed parquet while it renders the frames whose digest it names): the footer stores the
+    entry twice, as the JSON text of `ras` and inside `ARROW:schema` (base64 of the Arrow schema,
+    metadata included), both as raw bytes of a fixed length, and nothing else (no offsets, no
+    checksum) depends on them. The bytes are then those `write_parquet` writes given `value`.
+    """
+    old, new = pending.encode("ascii"), value.encode("ascii")
+    if len(old) != len(new) or old == new:
+        return False
+    schema = (pq.read_metadata(path).metadata or {}).get(b"ARROW:schema")
+    with path.open("r+b") as file:
+        file.seek(-8, os.SEEK_END)
+        length = int.from_bytes(file.read(4), "little")
+        start = file.seek(-8 - length, os.SEEK_END)
+        footer = file.read(length)
+        if schema is not None:
+            arrow = base64.b64decode(schema)
+            if base64.b64encode(arrow) != schema or arrow.count(old) != 1 or footer.count(schema) != 1:
+                return False
+            footer = footer.replace(schema, base64.b64encode(arrow.replace(old, new)))
+        if footer.count(old) != 1:
+            return False
+        file.seek(start)
+        file.write(footer.replace(old, new))
+    return True
 
 
 def read_parquet_metadata(path: Path, footer: pq.FileMetaData | None = None) -> dict[str, Any]:

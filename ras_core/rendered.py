@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import secrets
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,14 +80,25 @@ def _render(table: pa.Table) -> pl.DataFrame | None:
     )
 
 
+def renderable(table: pa.Table) -> bool:
+    """Whether `write_frames` writes a sidecar for this table: its rows run forwards in time."""
+    times = table.column("t")
+    return not times.null_count and bool(pl.from_arrow(times).is_sorted())  # type: ignore[union-attr]
+
+
+def pending_digest() -> str:
+    """A stand-in for a digest not known yet, of a digest's length, found nowhere else (see
+    `ras_core.processed.settle_metadata_value`)."""
+    return secrets.token_hex(hashlib.sha256().digest_size)
+
+
 def write_frames(table: pa.Table, path: Path, fps: float) -> str | None:
     """Render a processed tracking table's frames into a sidecar at `path`, `RENDER_CHUNK_S` of the
     match at a time (a whole match's JSON is ~350 MB: never held at once); returns the digest it
     names, or None, writing nothing, when the table's rows do not run forwards in time."""
-    times = table.column("t")
-    if times.null_count or not pl.from_arrow(times).is_sorted():  # type: ignore[union-attr]
+    if not renderable(table):
         return None
-    t = times.to_numpy()
+    t = table.column("t").to_numpy()
     bounds = [0]
     if len(t):
         edges = np.arange(t[0] + RENDER_CHUNK_S, t[-1] + RENDER_CHUNK_S, RENDER_CHUNK_S)

@@ -16,6 +16,7 @@ from ras_core.processed import (
     read_parquet_metadata,
     read_tracking_window,
     row_groups_in_window,
+    settle_metadata_value,
     write_parquet,
 )
 from ras_core.recording import RecordingMetadata
@@ -111,3 +112,31 @@ def test_processed_files_name_their_source_without_the_attempt(recording: Record
     first = provenance(recording, "3", "raw/player-tracking/rec-fixture/attempt-1.csv")
     retry = provenance(recording, "3", "raw/player-tracking/rec-fixture/attempt-2.csv")
     assert first == retry and first["source"]["file"] == "raw/player-tracking/rec-fixture/"
+
+
+def test_a_pending_metadata_value_settles_to_the_bytes_written_with_it(
+    tmp_path: Path, recording: RecordingMetadata
+) -> None:
+    """What the tracking import does: write while a value is not known, then set it in place."""
+    table = arrow_table(_full_match_slice(minutes=0.2))
+    metadata = {**provenance(recording, "3", "raw/player-tracking/rec-fixture.csv"), "fps": FPS}
+    value = "ab" * 32
+    pending = tmp_path / "pending.parquet"
+    write_parquet(table, pending, {**metadata, "digest": "5" * 64})
+    assert settle_metadata_value(pending, "5" * 64, value)
+    written = tmp_path / "written.parquet"
+    write_parquet(table, written, {**metadata, "digest": value})
+    assert pending.read_bytes() == written.read_bytes()
+    assert read_parquet_metadata(pending)["digest"] == value
+    assert pq.read_schema(pending).metadata == pq.read_schema(written).metadata
+
+
+def test_a_metadata_value_that_cannot_be_settled_exactly_leaves_the_file(tmp_path: Path) -> None:
+    table = arrow_table(_full_match_slice(minutes=0.01))
+    path = tmp_path / "p.parquet"
+    write_parquet(table, path, {"a": "7" * 64, "b": "7" * 64})  # the placeholder twice
+    before = path.read_bytes()
+    assert not settle_metadata_value(path, "7" * 64, "ab" * 32)
+    assert not settle_metadata_value(path, "x" * 64, "ab" * 32)  # not there
+    assert not settle_metadata_value(path, "7" * 64, "ab")  # another length
+    assert path.read_bytes() == before

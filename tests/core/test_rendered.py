@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ras_core import rendered
+from ras_core import importers, rendered
 from ras_core.catalogue import processed_output, sidecar_path
 from ras_core.delivery import FRAME_BALL_COLUMNS, FRAME_COLUMNS, tracking_frames_json
 from ras_core.importers import run_import
@@ -166,3 +167,32 @@ def test_tiny_tables(frames: int, tmp_path: Path) -> None:
     opened = Frames.open(tmp_path / "f.parquet")
     assert opened.footer.num_rows == frames
     assert b"[" + opened.window(0.0, 10.0) + b"]" == tracking_frames_json(table)
+
+
+def test_the_import_writes_the_bytes_of_writing_one_file_after_the_other(
+    recording: RecordingMetadata, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processed parquet is written while the frames render, naming a placeholder digest set
+    afterwards: its bytes are those of writing it once the digest is known."""
+    raw = {"player-tracking": RAW / "player-tracking-v3.csv", "ball-tracking": RAW / "ball-tracking-v3.csv"}
+    out = tmp_path / "concurrent" / "player_tracking.parquet"
+    out.parent.mkdir()
+    settled: list[bool] = []
+    settle = importers.settle_metadata_value
+
+    def spy(*args: Any) -> bool:
+        settled.append(settle(*args))
+        return settled[-1]
+
+    monkeypatch.setattr(importers, "settle_metadata_value", spy)
+    assert run_import("player_tracking", raw, recording, out).passed
+    assert settled == [True]
+    # The fallback (the placeholder could not be replaced exactly) writes the file again.
+    monkeypatch.setattr(importers, "settle_metadata_value", lambda *args: False)
+    again = tmp_path / "rewritten" / "player_tracking.parquet"
+    again.parent.mkdir()
+    assert run_import("player_tracking", raw, recording, again).passed
+    frames = read_parquet_metadata(out)[DIGEST_KEY]
+    assert frames == Frames.open(sidecar_path(out, SIDECAR)).digest
+    assert out.read_bytes() == again.read_bytes()
+    assert sidecar_path(out, SIDECAR).read_bytes() == sidecar_path(again, SIDECAR).read_bytes()
