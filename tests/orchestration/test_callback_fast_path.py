@@ -296,6 +296,36 @@ def test_the_fast_path_launches_only_while_its_run_would_start_at_once(dagster: 
     assert dagster.import_runs() == []
 
 
+def test_the_fast_path_leaves_the_last_free_slot_to_the_imports_that_waited(dagster: Dagster) -> None:
+    """Under load slots free one at a time: the last free one is the callback sensor's, which fills
+    it with the longest-waiting imports (several recordings a run), not this callback's alone."""
+    platform = dagster.platform
+    deliver_wave(platform)
+    dagster.client.launch_partition_run(
+        "import_processed", "another-recording", assets=[["events"]], run_key="another run"
+    )
+
+    held = fast_path(platform, dagster.client, max_active_runs=2).apply(platform.recording_id)
+
+    assert held.applied == 2 and held.launched == [] and held.waiting
+    assert len(dagster.import_runs()) == 1
+    pass_the_grace(platform)
+    [request] = tick(platform, max_active_import_runs="2").run_requests  # the sensor takes the slot
+    assert sorted(key.path[-1] for key in request.asset_selection) == WAVE_OUTPUTS
+
+
+def test_with_two_free_slots_the_fast_path_takes_one(dagster: Dagster) -> None:
+    platform = dagster.platform
+    deliver_wave(platform)
+    dagster.client.launch_partition_run(
+        "import_processed", "another-recording", assets=[["events"]], run_key="another run"
+    )
+
+    outcome = fast_path(platform, dagster.client, max_active_runs=3).apply(platform.recording_id)
+
+    assert len(outcome.launched) == 1 and outcome.waiting == []
+
+
 def test_the_sensor_launches_no_more_imports_than_there_are_free_slots(dagster: Dagster) -> None:
     """Only import runs take an import slot: a queued validation run does not."""
     platform = dagster.platform
