@@ -136,7 +136,7 @@ def _import_recording(
                 )
                 continue
             imported = builders.build(context, out, meta)
-        except Exception as error:  # this recording's alone: the sweep asks for it again
+        except Exception as error:  # this recording's alone: the callback sensor asks again
             context.log.exception(f"{listed.recording_id} {name}: import raised {type(error).__name__}")
             imported = Imported(failure=f"{name}: {type(error).__name__}: {error}")
         _log_imported(context, listed.recording_id, name, imported)

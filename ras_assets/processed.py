@@ -155,7 +155,7 @@ def import_output(
     after a backoff), and the EMA jobs it made ready, triggered from this run rather than a separate
     one a sensor tick later. The processed asset (one recording per run) and `import_recordings`
     (several per run) both import through here. An unexpected error propagates: the import stays
-    started and the dispatch sweep asks for it again."""
+    started, and `ema_callback_sensor` asks for it again once its grace has passed."""
     recording_id, run_id, job = meta.recording_id, context.run_id, catalogue.job_of_processed(out.name)
     read = jobs.import_started(recording_id, out.name, run_id=run_id).read
     if read is None:
