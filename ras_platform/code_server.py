@@ -42,6 +42,7 @@ RUN_WORKER_PRELOAD = (
     "pandas",
     "httpx",
     "upath",
+    "ras_platform.aws_preload",  # boto3 and the S3/EventBridge models of the production profile
 )
 
 

@@ -72,7 +72,13 @@ def embedded_dagster_yaml(storage_postgres_url: str | None = None) -> dict:
         "run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False},
     }
     if storage_postgres_url:
-        config["storage"] = {"postgres": {"postgres_url": storage_postgres_url}}
+        # The tables exist before any process starts (`Stack._create_dagster_storage`). Left to
+        # autocreate, every DagsterInstance built from this file reflects the schema first: three
+        # new connections and catalogue queries, and the code server builds an instance for every
+        # sensor tick (py-spy under the production profile, 2026-11-30: 14% of its samples).
+        config["storage"] = {
+            "postgres": {"postgres_url": storage_postgres_url, "should_autocreate_tables": False}
+        }
     return config
 
 
@@ -125,6 +131,12 @@ class Stack:
         alembic table twice ("more than one head"), and then no location loads."""
         from dagster import DagsterInstance
 
+        if self.dagster_postgres_url:
+            from dagster_postgres import DagsterPostgresStorage
+
+            # dagster.yaml asks its processes not to create tables (`embedded_dagster_yaml`): this
+            # creates them (or finds them). Its engines keep no connection open (NullPool).
+            DagsterPostgresStorage(self.dagster_postgres_url, should_autocreate_tables=True)
         with DagsterInstance.from_config(str(self.dagster_home)) as instance:
             instance.get_runs(limit=1)
             instance.all_instigator_state()

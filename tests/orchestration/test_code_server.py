@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,81 @@ def test_dagster_sqlite_storages_build_one_engine_per_database_file() -> None:
         )
         assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) <= 3 + 3
+
+
+_AWS_PRELOAD = """
+import boto3
+import ras_platform.aws_preload as preload
+loader = boto3.DEFAULT_SESSION._session.get_component("data_loader")
+cached = {key[1] for key in loader._cache if key[0] == "load_service_model"}
+print(sorted(cached), boto3.DEFAULT_SESSION._session._credentials)
+"""
+
+
+def test_the_aws_preload_leaves_service_models_and_no_credentials() -> None:
+    """Run workers forked after the preload find S3's and EventBridge's models on boto3's default
+    session, read once; the placeholder keys of the preload's clients are not kept anywhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _AWS_PRELOAD], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['events',", "'s3']", "None"]
+
+
+# What the daemon and a run worker ask of a PostgreSQL instance again and again: sensor states and
+# ticks (each behind the schedule storage's table and index checks) and asset events (each behind the
+# event log's `has_table`). Prints the new connections of the last three rounds, and the answers.
+_ROUNDS_ON_POSTGRES = """
+import sys, tempfile
+from pathlib import Path
+import yaml
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
+from dagster import AssetKey, AssetMaterialization, DagsterInstance
+if sys.argv[2] == "tuned":
+    import ras_platform.dagster_tuning
+
+connections = []
+event.listen(Pool, "connect", lambda *_: connections.append(1))
+with tempfile.TemporaryDirectory() as home:
+    storage = {"postgres": {"postgres_url": sys.argv[1]}}
+    Path(home, "dagster.yaml").write_text(yaml.safe_dump({"storage": storage}))
+    with DagsterInstance.from_config(home) as instance:
+        answers = []
+        for round in range(4):
+            if round == 1:
+                connections.clear()
+            answers.append((
+                len(instance.all_instigator_state()),
+                len(instance.get_ticks("origin", "selector", limit=5)),
+            ))
+            instance.report_runless_asset_event(AssetMaterialization("tuning_probe"))
+        written = instance.fetch_materializations(AssetKey("tuning_probe"), limit=10).records
+        print(len(connections), len(written), *{a for a in answers})
+"""
+
+
+@pytest.mark.postgres
+def test_dagster_postgres_storages_reuse_connections(postgres_server) -> None:
+    """Dagster's PostgreSQL storages open a connection for every statement group, and the schedule
+    storage and event log reflect the catalogue before most of them. With the tuning, once the first
+    round has opened its pool, the next rounds open no connection at all; every answer is the same
+    and every asset event is stored."""
+    printed = {}
+    for mode in ("plain", "tuned"):
+        url = postgres_server.create_database()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _ROUNDS_ON_POSTGRES, url, mode],
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+        finally:
+            postgres_server.drop_database(url)
+        assert done.returncode == 0, done.stderr
+        printed[mode] = done.stdout.split()
+    plain, tuned = int(printed["plain"][0]), int(printed["tuned"][0])
+    assert printed["plain"][1:] == printed["tuned"][1:] == ["4", "(0,", "0)"]
+    assert tuned == 0 < plain, (tuned, plain)
