@@ -1,7 +1,9 @@
 """Run named scenarios, collect their rows, merge them into `bench/results.json` and `results.md`.
 
 Rows are keyed by (scenario, size): running `--only import --full` replaces the full-size import rows
-and keeps every other row, so reduced and full figures live side by side.
+and keeps every other row, so reduced and full figures live side by side. A scenario whose parts can
+be run alone marks the rows of a part with `part` (the throughput scenario's production profile): a
+run then replaces the rows of the parts it produced and keeps the others'.
 """
 
 from __future__ import annotations
@@ -133,10 +135,14 @@ def _scenario_of(result: dict[str, Any]) -> str:
     return result.get("scenario") or result["metric"].split(".", 1)[0]
 
 
+def _key(result: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    return _scenario_of(result), result.get("size"), result.get("part")
+
+
 def merge(existing: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Replace the rows of every (scenario, size) that `new` covers; keep all other rows."""
-    covered = {(_scenario_of(r), r["size"]) for r in new}
-    kept = [r for r in existing if (_scenario_of(r), r.get("size")) not in covered]
+    """Replace the rows of every (scenario, size, part) that `new` covers; keep all other rows."""
+    covered = {_key(r) for r in new}
+    kept = [r for r in existing if _key(r) not in covered]
     order = {name: i for i, name in enumerate(SCENARIOS)}
     merged = kept + new
     # Stable: scenario order, then size, then the order each scenario produced its rows in.

@@ -36,6 +36,21 @@ def test_merge_replaces_only_the_scenario_and_size_that_ran() -> None:
     assert by_key[("import.a", "full")] == 5.0 and by_key[("scale.a", "reduced")] == 1.0
 
 
+def test_a_run_of_one_part_replaces_only_that_part_of_its_scenario() -> None:
+    """The throughput scenario's production profile can be measured alone (and the local one too)."""
+    local = _rows("throughput", "full", 1.0)
+    production = [{**r, "metric": "throughput.production_a", "part": "production"} for r in local[:1]]
+    existing = local + production
+
+    again = merge(existing, [{**production[0], "value": 7.0}])
+    by_metric = {r["metric"]: r["value"] for r in again}
+    assert by_metric == {"throughput.a": 1.0, "throughput.b": 1.0, "throughput.production_a": 7.0}
+
+    local_only = merge(existing, [{**local[0], "value": 3.0}])
+    by_metric = {r["metric"]: r["value"] for r in local_only}
+    assert by_metric == {"throughput.a": 3.0, "throughput.production_a": 1.0}
+
+
 def test_write_merges_into_json_and_renders_markdown(tmp_path: Path) -> None:
     json_path, md_path = tmp_path / "results.json", tmp_path / "results.md"
     write(_rows("import", "reduced", 1.0) + _rows("scale", "full", 2.0), json_path, md_path)
