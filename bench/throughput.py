@@ -14,6 +14,22 @@ recording (`RAS_BENCH_RUN_PER_ASSET=1`, read by sensors/ema_callbacks.py) instea
 assets of a recording that are ready together, launched by the callback sensor alone (the callback
 fast path off). Both run with the marts' automatic refresh off (`PLATFORM_ENV`).
 
+The production profile's design runs too (`run_production`, design only: no reference run of its
+own; its rows are referenced to the local design of the same run): the same `run_platform` with
+PostgreSQL for the platform's state store and for Dagster's instance, and the moto S3/EventBridge
+double in the harness process (`bench.profiles.production`, shared with the `load` scenario, whose
+ideal is computed from these rows). Its CPU sampler also counts the PostgreSQL server's processes
+("postgres") and the harness process itself ("aws-double (harness)": moto's threads, but also the
+harness's own uploads, polling and /proc sampling); the platform's figure
+(`throughput.production_cpu_s_per_recording`) leaves out the environment's doubles (the EMA
+simulator and the AWS double), which its note gives apart. Rows:
+`throughput.production_recordings_per_hour`, `throughput.production_runs_per_recording`,
+`throughput.production_cpu_s_per_recording`.
+
+`RAS_BENCH_THROUGHPUT_PROFILES` selects the profiles to run: `local`, `production` or
+`local,production` (the default). The production rows carry `part: production`, so a run of one
+profile replaces only that profile's rows in results.json and keeps the other's.
+
 `run_platform` is shared with the latency scenario.
 """
 
@@ -23,7 +39,9 @@ import os
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter, defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +64,11 @@ SIMULATOR_ARGS = ["--job-duration-s=0"]
 # the number of recordings: whether one falls inside a 2-minute run is chance (it took 1.2 CPU-s per
 # recording of R=30 when it did), so it is off in both runs.
 PLATFORM_ENV = {"RAS_MARTS_AUTOMATION": "false"}
+# Which profiles to run, comma-separated (default both): one can be measured again alone, and its rows
+# (the production ones carry `part`) replace only its own in results.json.
+PROFILES_ENV = "RAS_BENCH_THROUGHPUT_PROFILES"
+LOCAL, PRODUCTION = "local", "production"
+PROFILES = (LOCAL, PRODUCTION)
 # The reference: the design before issue 18, one import run per asset, launched by the callback
 # sensor only (with the fast path on, the API would launch grouped runs itself).
 PER_ASSET_ENV = {**PLATFORM_ENV, "RAS_BENCH_RUN_PER_ASSET": "1", "RAS_CALLBACK_FAST_PATH": "false"}
@@ -58,13 +81,23 @@ class CpuSampler:
     Descendants are found by parent pid, not by session: Dagster starts its code servers in sessions
     of their own, and run workers are their children. Each process is counted by its own utime + stime
     at its last sample (a process that exits between samples loses at most one interval).
+
+    A root in `alone` is counted without its descendants: the harness process itself (where the AWS
+    double of the production profile runs as threads), whose children are the stack's processes and
+    the harness's tools. When the harness is sampled, `threads_s` gives, after `stop`, the CPU of two
+    of its threads that are not the double's: its main thread and this sampler's own.
     """
 
-    def __init__(self, roots: dict[int, str], interval_s: float = 0.2):
+    def __init__(self, roots: dict[int, str], interval_s: float = 0.2, *, alone: tuple[int, ...] = ()):
         self.owner: dict[int, str] = dict(roots)  # pid → stack process it descends from
+        self.alone = frozenset(alone)
         self.interval_s = interval_s
         self.baseline: dict[int, float] = {}
         self.latest: dict[int, float] = {}
+        self.threads_s: dict[str, float] = {}
+        self._main_tid = threading.main_thread().native_id
+        self._main_began = 0.0
+        self._own_cpu_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -84,7 +117,7 @@ class CpuSampler:
         while changed:  # adopt children of known processes, however deep
             changed = False
             for pid, parent in parents.items():
-                if pid not in self.owner and parent in self.owner:
+                if pid not in self.owner and parent in self.owner and parent not in self.alone:
                     self.owner[pid] = self.owner[parent]
                     changed = True
         return {pid: value for pid, value in cpu.items() if pid in self.owner}
@@ -94,13 +127,19 @@ class CpuSampler:
             self.latest[pid] = max(value, self.latest.get(pid, 0.0))
 
     def _loop(self) -> None:
+        began = time.thread_time()
         while not self._stop.wait(self.interval_s):
             self._record(self._sample())
+        self._own_cpu_s = time.thread_time() - began
+
+    def _samples_the_harness(self) -> bool:
+        return os.getpid() in self.owner
 
     def start(self) -> None:
         first = self._sample()
         self.baseline = dict(first)
         self._record(first)
+        self._main_began = _thread_cpu_s(self._main_tid)
         self._thread.start()
 
     def stop(self) -> dict[str, float]:
@@ -108,10 +147,26 @@ class CpuSampler:
         self._stop.set()
         self._thread.join()
         self._record(self._sample())
+        if self._samples_the_harness():
+            self.threads_s = {
+                "its main thread (uploads, registering, polling)": _thread_cpu_s(self._main_tid)
+                - self._main_began,
+                "this CPU sampler's /proc reads": self._own_cpu_s,
+            }
         per_name: Counter[str] = Counter()
         for pid, value in self.latest.items():
             per_name[self.owner[pid]] += value - self.baseline.get(pid, 0.0)
         return dict(per_name)
+
+
+def _thread_cpu_s(tid: int | None) -> float:
+    """utime + stime of one of this process's threads."""
+    try:
+        text = Path(f"/proc/self/task/{tid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
 @dataclass
@@ -125,6 +180,7 @@ class PlatformRun:
     run_records: list[Any] = field(default_factory=list)
     latencies: list[dict[str, float]] = field(default_factory=list)
     tick_interval_s: float | None = None
+    threads_s: dict[str, float] = field(default_factory=dict)  # CpuSampler.threads_s
 
     @property
     def elapsed_s(self) -> float:
@@ -175,19 +231,33 @@ def run_platform(
     timeout_s: float = 1800,
     keep_home: Path | None = None,
     simulator_args: list[str] = SIMULATOR_ARGS,
+    dagster_postgres_url: str | None = None,
+    extra_roots: dict[int, str] | None = None,
 ) -> PlatformRun:
-    """Start the stack, push `recordings` recordings through it (one every `pace_s`), analyse."""
+    """Start the stack, push `recordings` recordings through it (one every `pace_s`), analyse.
+
+    `extra_roots` are processes sampled beside the stack's (`bench.profiles.environment_roots`: the
+    PostgreSQL server and this harness process, the latter without its children)."""
     from ras_platform.demo import ApiClient, demo_metadata, put_demo_video, wait_until_done
     from ras_platform.object_store import build_object_store
     from ras_platform.stack import Stack
 
     with tempfile.TemporaryDirectory(prefix=f"ras-bench-{label}-", ignore_cleanup_errors=True) as tmp:
         home = keep_home or Path(tmp)
-        stack = Stack(home=home, settings_env=settings_env or {}, simulator_args=simulator_args)
+        stack = Stack(
+            home=home,
+            settings_env=settings_env or {},
+            simulator_args=simulator_args,
+            dagster_postgres_url=dagster_postgres_url,
+        )
         ids = [f"bench-{label}-{i:03d}" for i in range(recordings)]
         with stack:
             _wait_for_daemon(stack)
-            sampler = CpuSampler({p.pid: name for name, p in stack.processes.items()})
+            extra = extra_roots or {}
+            sampler = CpuSampler(
+                {**extra, **{p.pid: name for name, p in stack.processes.items()}},
+                alone=tuple(pid for pid in extra if pid == os.getpid()),
+            )
             api = ApiClient(stack.api_url, stack.settings.zola_token)
             sampler.start()
             started_at = datetime.now(UTC)
@@ -204,6 +274,7 @@ def run_platform(
             api.http.close()
         completed = sum(a["overall_state"] == "completed" for a in final.values())
         result = PlatformRun(ids, started_at, _last_change(stack, ids), completed, cpu, Counter())
+        result.threads_s = sampler.threads_s
         _analyse_dagster(stack, result)
         return result
 
@@ -299,19 +370,115 @@ def _rows(size: str, design: PlatformRun, reference: PlatformRun) -> list[dict[s
     return rows
 
 
-def run(size: str, repeats: int | None = None) -> list[dict[str, Any]]:
-    """Design and reference alternate per repeat (default 1 each: a run takes minutes)."""
-    recordings = RECORDINGS[size]
-    design_runs, reference_runs = [], []
-    for i in range(repeats or 1):
-        design_runs.append(run_platform(recordings, label=f"tp{i}", settings_env=PLATFORM_ENV))
-        reference_runs.append(run_platform(recordings, label=f"tpref{i}", settings_env=PER_ASSET_ENV))
-    # The median repeat by elapsed time stands for all (its runs, CPU and completion belong together).
-    design = sorted(design_runs, key=lambda r: r.elapsed_s)[len(design_runs) // 2]
-    reference = sorted(reference_runs, key=lambda r: r.elapsed_s)[len(reference_runs) // 2]
-    rows = _rows(size, design, reference)
-    from bench.latency import latency_rows
+def selected_profiles(value: str | None = None) -> tuple[str, ...]:
+    """The profiles `RAS_BENCH_THROUGHPUT_PROFILES` names (comma-separated), in run order; both when
+    it is unset or empty."""
+    raw = os.environ.get(PROFILES_ENV, "") if value is None else value
+    chosen = {name.strip() for name in raw.split(",") if name.strip()}
+    if unknown := chosen - set(PROFILES):
+        raise ValueError(f"{PROFILES_ENV}: unknown {sorted(unknown)}; known: {', '.join(PROFILES)}")
+    return tuple(name for name in PROFILES if name in chosen) or PROFILES
 
-    # Callback latency under this burst, for comparison with the paced `latency` scenario.
-    rows += latency_rows(size, design, prefix="throughput.burst_", targets=False)
+
+def run_production(recordings: int, *, label: str) -> PlatformRun:
+    """`run_platform` on the production profile: a temporary PostgreSQL database for the platform
+    and for Dagster, the AWS double in this process; the PostgreSQL server and this process are
+    sampled beside the stack."""
+    from bench.profiles import environment_roots, production
+
+    with ExitStack() as resources:
+        settings_env, database = production(resources, prefix="ras_tp")
+        return run_platform(
+            recordings,
+            label=label,
+            settings_env={**PLATFORM_ENV, **settings_env},
+            dagster_postgres_url=database,
+            extra_roots=environment_roots(),
+        )
+
+
+def _production_rows(size: str, design: PlatformRun, local: PlatformRun | None) -> list[dict[str, Any]]:
+    """The production profile's design, against the local profile's design of the same run when
+    there is one (no per-asset reference runs on this profile)."""
+    from bench.profiles import cpu_split
+
+    n = len(design.recordings)
+    complete = design.completed == n
+    cpu, cpu_note = cpu_split(design.cpu_s, n, design.threads_s)
+    runs = ", ".join(f"{job} {count / n:.2f}" for job, count in sorted(design.runs_by_job.items()))
+    extra = split_imports(design.run_records)
+    split = (
+        f"{len(extra)} recording(s) with more than one import run per wave"
+        if extra
+        else "one import run per wave for every recording"
+    )
+    status = (
+        f"production profile (PostgreSQL for the platform and for Dagster, moto S3/EventBridge in the "
+        f"harness process), design only; R={n} 5-minute recordings, zero EMA delay, marts automation "
+        f"off; completed {design.completed}/{n} in {design.elapsed_s:.0f} s"
+    )
+    if local is None:
+        refs: dict[str, Any] = {"per_hour": None, "runs": None, "cpu": None}
+        reference_is = cpu_reference_is = None
+    else:
+        local_complete = local.completed == len(local.recordings)
+        refs = {
+            "per_hour": len(local.recordings) / local.elapsed_s * 3600 if local_complete else None,
+            "runs": local.runs / len(local.recordings),
+            "cpu": sum(v for k, v in local.cpu_s.items() if k != "ema") / len(local.recordings),
+        }
+        reference_is = "the local profile's design (SQLite, local files) in the same run"
+        cpu_reference_is = f"{reference_is}: its platform's CPU (throughput.platform_cpu_s_per_recording)"
+    rows = [
+        row("throughput.production_recordings_per_hour", per_hour(design) if complete else 0.0, "rec/h",
+            size=size, reference=refs["per_hour"], reference_is=reference_is, note=status, digits=1),
+        row("throughput.production_runs_per_recording", design.runs / n, "runs", size=size,
+            reference=refs["runs"], reference_is=reference_is, note=f"per job: {runs}; {split}"),
+        row("throughput.production_cpu_s_per_recording", cpu, "cpu-s", size=size, reference=refs["cpu"],
+            reference_is=cpu_reference_is, note=cpu_note, digits=2),
+    ]  # fmt: skip
+    # Rows of their own part: a run of one profile leaves the other's rows in results.json.
+    return [{**r, "part": PRODUCTION} for r in rows]
+
+
+def per_hour(run: PlatformRun) -> float:
+    return len(run.recordings) / run.elapsed_s * 3600
+
+
+def _median(runs: list[PlatformRun]) -> PlatformRun:
+    # The median repeat by elapsed time stands for all (its runs, CPU and completion belong together).
+    return sorted(runs, key=lambda r: r.elapsed_s)[len(runs) // 2]
+
+
+def run(size: str, repeats: int | None = None) -> list[dict[str, Any]]:
+    """Design and reference alternate per repeat (default 1 each: a run takes minutes), then the
+    production profile's design, for the profiles `RAS_BENCH_THROUGHPUT_PROFILES` selects."""
+    recordings = RECORDINGS[size]
+    profiles = selected_profiles()
+    design_runs, reference_runs, production_runs = [], [], []
+    production_failed: Exception | None = None
+    for i in range(repeats or 1):
+        if LOCAL in profiles:
+            design_runs.append(run_platform(recordings, label=f"tp{i}", settings_env=PLATFORM_ENV))
+            reference_runs.append(run_platform(recordings, label=f"tpref{i}", settings_env=PER_ASSET_ENV))
+        if PRODUCTION in profiles and production_failed is None:
+            try:
+                production_runs.append(run_production(recordings, label=f"tpprod{i}"))
+            except Exception as error:  # the local rows, measured, are still worth writing
+                traceback.print_exc()
+                production_failed = error
+    rows: list[dict[str, Any]] = []
+    design = _median(design_runs) if design_runs else None
+    if design is not None:
+        rows += _rows(size, design, _median(reference_runs))
+        from bench.latency import latency_rows
+
+        # Callback latency under this burst, for comparison with the paced `latency` scenario.
+        rows += latency_rows(size, design, prefix="throughput.burst_", targets=False)
+    if production_failed is not None:
+        note = f"{type(production_failed).__name__}: {production_failed}"
+        failed = row("throughput.production_error", None, "-", size=size, note=note)
+        rows.append({**failed, "part": PRODUCTION})
+    elif production_runs:
+        rows += _production_rows(size, _median(production_runs), design)
     return rows
