@@ -3,8 +3,15 @@ minutes (the simulator's `--job-duration-s`/`--job-duration-jitter-s`), on the p
 (PostgreSQL; S3 and EventBridge doubles). Reported:
 
 - the time until every recording is completed or failed, against the throughput-bound ideal: the
-  longer of N / the platform's measured throughput (the `throughput` scenario's figure at the same
-  size, from results.json) and the start window plus two waves of the longest EMA job;
+  longer of N / the platform's measured throughput and the start window plus two waves of the
+  longest EMA job. The throughput is the `throughput` scenario's at the same size, from results.json,
+  on the load's own profile: `throughput.production_recordings_per_hour` (the production profile
+  costs about 3 times the local one's CPU per recording); without that row, the local profile's
+  `throughput.recordings_per_hour`, and the note says so. `load.completion_ratio_to_local_ideal`
+  keeps the ideal from the local profile's throughput (the previous definition);
+- CPU seconds per recording over the load (`bench.throughput.CpuSampler`), the platform's processes
+  (the PostgreSQL server's included) apart from the environment's doubles (EMA simulator, the AWS
+  double in the harness process: `bench.profiles.cpu_split`);
 - the p95 of each sensor's tick (end - start, from Dagster's tick history);
 - the run queue's depth over time (queued runs, sampled every few seconds);
 - the daemon's and the API's peak RSS (VmHWM; the API's summed over its worker processes);
@@ -30,12 +37,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import percentile, row
+from bench.profiles import cpu_split, environment_roots, production
 
 if TYPE_CHECKING:
     from ras_platform.object_store import ObjectStore
     from ras_platform.state_store import StateStore
 
 RESULTS_JSON = Path(__file__).resolve().parent / "results.json"
+LOCAL_THROUGHPUT = "throughput.recordings_per_hour"
+PRODUCTION_THROUGHPUT = "throughput.production_recordings_per_hour"
 # The full load at fewer recordings (same start window and EMA job lengths), for a machine or a
 # session that cannot give it hours; its rows say so.
 RECORDINGS_ENV = "RAS_BENCH_LOAD_RECORDINGS"
@@ -81,6 +91,8 @@ class LoadRun:
     tick_p95_s: dict[str, float] = field(default_factory=dict)
     daemon_peak_rss_mb: float = float("nan")
     api_peak_rss_mb: float = float("nan")
+    cpu_s: dict[str, float] = field(default_factory=dict)  # per process, over the load (CpuSampler)
+    threads_s: dict[str, float] = field(default_factory=dict)  # CpuSampler.threads_s
 
 
 def _vm_hwm_mb(pid: int) -> float:
@@ -153,20 +165,6 @@ def sensor_tick_p95(dagster_home: Path) -> dict[str, float]:
     return {name: percentile(values, 95) for name, values in sorted(durations.items()) if values}
 
 
-def _production(resources: ExitStack) -> tuple[dict[str, str], str]:
-    import uuid
-
-    from ras_tools.chaos import DEFAULT_PG_URL, AwsDouble, production_settings_env, temporary_database
-
-    database = resources.enter_context(temporary_database(DEFAULT_PG_URL, prefix="ras_load"))
-    aws = AwsDouble().start()
-    resources.callback(aws.stop)
-    bucket, bus = f"load-{uuid.uuid4().hex[:8]}", f"load-{uuid.uuid4().hex[:8]}"
-    aws.create_bucket(bucket)
-    aws.bus_to_queue(bus)
-    return production_settings_env(database, aws, bucket=bucket, bus=bus), database
-
-
 def put_videos(objects: ObjectStore, ids: list[str], duration_s: float) -> None:
     """The demo video of every recording, generated once and stored under each one's key."""
     from ras_platform.demo import demo_video_key, put_demo_video
@@ -180,7 +178,7 @@ def put_videos(objects: ObjectStore, ids: list[str], duration_s: float) -> None:
 
 
 def run_load(spec: LoadSpec, *, profile: str = "production", home: Path | None = None) -> LoadRun:
-    from bench.throughput import _start_jobs, _wait_for_daemon
+    from bench.throughput import CpuSampler, _start_jobs, _wait_for_daemon
     from ras_platform.demo import ApiClient, demo_metadata
     from ras_platform.object_store import build_object_store
     from ras_platform.stack import Stack
@@ -194,7 +192,9 @@ def run_load(spec: LoadSpec, *, profile: str = "production", home: Path | None =
         tmp = resources.enter_context(
             tempfile.TemporaryDirectory(prefix="ras-load-", ignore_cleanup_errors=True)
         )
-        settings_env, dagster_pg = _production(resources) if profile == "production" else ({}, None)
+        settings_env, dagster_pg = (
+            production(resources, prefix="ras_load") if profile == "production" else ({}, None)
+        )
         stack = Stack(
             home=home or Path(tmp),
             settings_env=settings_env,
@@ -208,7 +208,13 @@ def run_load(spec: LoadSpec, *, profile: str = "production", home: Path | None =
         # Each recording's video, before the clock starts: its training clips are cut from it (a
         # recording whose video is missing fails its training-clips job, and so the recording).
         put_videos(build_object_store(stack.settings), ids, spec.recording_s)
+        extra = environment_roots() if profile == "production" else {}
+        sampler = CpuSampler(
+            {**extra, **{p.pid: name for name, p in stack.processes.items()}},
+            alone=tuple(pid for pid in extra if pid == os.getpid()),
+        )
         with QueueSampler(stack.dagster_home) as queue:
+            sampler.start()
             began = time.monotonic()
             for recording_id, offset in zip(ids, offsets, strict=True):
                 time.sleep(max(0.0, began + offset - time.monotonic()))
@@ -219,6 +225,8 @@ def run_load(spec: LoadSpec, *, profile: str = "production", home: Path | None =
             with open(stack.home / "logs" / "load-progress.log", "w") as progress:
                 states = wait_for_states(store, ids, timeout_s=spec.timeout_s, began=began, out=progress)
             result.elapsed_s = time.monotonic() - began
+            result.cpu_s = sampler.stop()
+            result.threads_s = sampler.threads_s
         result.queue_depth = queue.samples
         result.completed = sum(state == "completed" for state in states.values())
         result.failed = sum(state == "failed" for state in states.values())
@@ -268,16 +276,38 @@ def wait_for_states(
         time.sleep(POLL_S)
 
 
-def throughput_per_hour(size: str) -> float | None:
-    """The throughput scenario's recordings/h at `size`, from the published results."""
+def throughput_per_hour(size: str, metric: str = LOCAL_THROUGHPUT, path: Path | None = None) -> float | None:
+    """A throughput row's recordings/h at `size`, from the published results (None when absent or 0:
+    an incomplete throughput run publishes 0)."""
     try:
-        rows = json.loads(RESULTS_JSON.read_text())
+        rows = json.loads((path or RESULTS_JSON).read_text())
     except (OSError, ValueError):
         return None
-    found = [
-        r["value"] for r in rows if r["metric"] == "throughput.recordings_per_hour" and r["size"] == size
-    ]
+    found = [r["value"] for r in rows if r["metric"] == metric and r["size"] == size]
     return found[0] if found and found[0] else None
+
+
+@dataclass(frozen=True)
+class IdealRates:
+    """The throughputs the load is compared with: `per_hour` (from the row `per_hour_from`) makes
+    the ideal, `local_per_hour` the local-profile ideal."""
+
+    per_hour: float | None
+    local_per_hour: float | None
+    per_hour_from: str = PRODUCTION_THROUGHPUT
+
+    @property
+    def fell_back(self) -> bool:
+        return self.per_hour_from == LOCAL_THROUGHPUT
+
+
+def ideal_rates(size: str, profile: str = "production", path: Path | None = None) -> IdealRates:
+    """The same profile's throughput for the ideal: the production profile's row at `size` for a
+    production load, when present; otherwise the local profile's (a fallback the notes name)."""
+    local = throughput_per_hour(size, LOCAL_THROUGHPUT, path)
+    if profile == "production" and (prod := throughput_per_hour(size, PRODUCTION_THROUGHPUT, path)):
+        return IdealRates(prod, local, PRODUCTION_THROUGHPUT)
+    return IdealRates(local, local, LOCAL_THROUGHPUT)
 
 
 def ideal_s(spec: LoadSpec, per_hour: float | None) -> float:
@@ -288,23 +318,52 @@ def ideal_s(spec: LoadSpec, per_hour: float | None) -> float:
     return max(ema_bound, throughput_bound)
 
 
-def load_rows(result: LoadRun, size: str, per_hour: float | None) -> list[dict[str, Any]]:
+def _rate(per_hour: float | None, metric: str) -> str:
+    return f"{per_hour:.0f} rec/h ({metric})" if per_hour else f"none ({metric} missing: EMA bound only)"
+
+
+def load_rows(result: LoadRun, size: str, rates: IdealRates) -> list[dict[str, Any]]:
     spec = result.spec
-    ideal = ideal_s(spec, per_hour)
+    ideal = ideal_s(spec, rates.per_hour)
+    local_ideal = ideal_s(spec, rates.local_per_hour)
+    profile_is = "local" if rates.fell_back else "production"
+    rate = _rate(rates.per_hour, rates.per_hour_from)
+    fallback = (
+        f"FALLBACK: no {PRODUCTION_THROUGHPUT} at {size} size in results.json, so the ideal uses the "
+        f"local profile's throughput (SQLite, local files: about a third of the production profile's "
+        f"CPU per recording, so this ideal is too short for the {result.profile} profile); "
+        if rates.fell_back and result.profile == "production"
+        else ""
+    )
     worst_tick = max(result.tick_p95_s.values(), default=float("nan"))
     depth = [d for _, d in result.queue_depth]
     over_time = " ".join(
         f"{t:.0f}s:{d}" for t, d in result.queue_depth[:: max(1, len(result.queue_depth) // 24)]
     )
+    if result.cpu_s:
+        cpu, cpu_note = cpu_split(result.cpu_s, spec.recordings, result.threads_s)
+        cpu_note = f"from the first start to the end of the load, / {spec.recordings} recordings; {cpu_note}"
+    else:
+        cpu, cpu_note = float("nan"), "not sampled"
     return [
         row("load.completion_s", result.elapsed_s, "s", size=size, reference=ideal,
-            reference_is="throughput-bound ideal: max(N / throughput, start window + 2 longest EMA jobs)",
-            note=f"{spec.recordings} recordings started within {spec.start_window_s:g} s, EMA jobs "
-                 f"{spec.job_min_s:g}-{spec.job_max_s:g} s, {result.profile} profile; throughput "
-                 f"{per_hour or float('nan'):.0f} rec/h from results.json; completed {result.completed}, "
+            reference_is=f"throughput-bound ideal: max(N / the {profile_is} profile's throughput, "
+                         "start window + 2 longest EMA jobs)",
+            note=f"{fallback}{spec.recordings} recordings started within {spec.start_window_s:g} s, EMA jobs "
+                 f"{spec.job_min_s:g}-{spec.job_max_s:g} s, {result.profile} profile; throughput {rate} "
+                 f"from results.json; completed {result.completed}, "
                  f"failed {result.failed}, lost {len(result.lost)}, inbox rows never applied "
                  f"{result.stuck_inbox_rows}"),
-        row("load.completion_ratio_to_ideal", result.elapsed_s / ideal, "x", size=size, target=TARGET_RATIO),
+        row("load.completion_ratio_to_ideal", result.elapsed_s / ideal, "x", size=size, target=TARGET_RATIO,
+            note=f"{fallback}against the ideal from the {profile_is} profile's throughput, {rate}: "
+                 + ("the throughput-bound ideal of the load's own profile" if not fallback
+                    else "NOT the load's own profile")
+                 + f" (ideal {ideal:.0f} s)"),
+        row("load.completion_ratio_to_local_ideal", result.elapsed_s / local_ideal, "x", size=size,
+            note=f"against the ideal from the local profile's throughput (SQLite, local files), "
+                 f"{_rate(rates.local_per_hour, LOCAL_THROUGHPUT)}: the previous definition, kept for "
+                 f"comparison (ideal {local_ideal:.0f} s)"),
+        row("load.cpu_s_per_recording", cpu, "cpu-s", size=size, note=cpu_note, digits=2),
         row("load.sensor_tick_p95_s", worst_tick, "s", size=size, target=TARGET_TICK_P95_S,
             note="worst sensor; per sensor: "
                  + ", ".join(f"{name} {p95:.2f}" for name, p95 in result.tick_p95_s.items())),
@@ -324,7 +383,7 @@ def run(size: str, repeats: int | None = None) -> list[dict[str, Any]]:
     spec = FULL if size == "full" else SMOKE
     if size == "full" and os.environ.get(RECORDINGS_ENV):
         spec = dataclasses.replace(FULL, recordings=int(os.environ[RECORDINGS_ENV]))
-    rows = load_rows(run_load(spec), size, throughput_per_hour(size))
+    rows = load_rows(run_load(spec), size, ideal_rates(size))
     label = (
         f"SMOKE ({SMOKE.recordings} recordings; the load is full size only). "
         if spec is SMOKE
