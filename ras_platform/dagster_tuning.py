@@ -216,7 +216,6 @@ _remember_event_log_tables()
 PG_POOL_SIZE = 2
 PG_MAX_OVERFLOW = 10
 _pg_engines: dict[tuple[str, tuple[tuple[str, Any], ...]], Engine] = {}
-pg_engines_built = 0  # for tests
 
 
 def _share_pg_engines() -> None:
@@ -230,7 +229,6 @@ def _share_pg_engines() -> None:
         return
 
     def shared_pg_engine(postgres_url: str, token_provider: Any = None, **kwargs: Any) -> Engine:
-        global pg_engines_built
         if kwargs.get("poolclass") is not NullPool or token_provider is not None:
             # The webserver's own pooled engines, or a token that expires: Dagster's way.
             return create_pg_engine(postgres_url, token_provider, **kwargs)
@@ -246,7 +244,6 @@ def _share_pg_engines() -> None:
                     pool_pre_ping=True,
                     **options,
                 )
-                pg_engines_built += 1
                 _pg_engines[key] = engine
             return engine
 
