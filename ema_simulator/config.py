@@ -43,6 +43,11 @@ class SimulatorConfig:
     broadcast_rate: float = 0.0
     callback_retries: int = 5  # on connection errors and 5xx (the platform's API may be restarting)
     retry_backoff_s: float = 0.2  # first wait; doubles per retry
+    # Callbacks and uploads in flight at once; the rest wait their turn. With thousands of jobs
+    # running, an unbounded burst queued in httpx's connection pool, whose assignment of queued
+    # requests to connections is quadratic: the simulator spent 90% of its CPU there, its own
+    # requests timed out waiting for a connection, and it answered triggers in tens of seconds.
+    max_outbound_requests: int = 32
 
     def __post_init__(self) -> None:
         rates = ("failure", "duplicate", "out_of_order", "stale", "malformed", "broadcast")
@@ -51,6 +56,8 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
         if self.tracking_variant not in TRACKING_VARIANTS:
             raise ValueError(f"tracking_variant must be one of {TRACKING_VARIANTS}")
+        if self.max_outbound_requests < 1:
+            raise ValueError(f"max_outbound_requests must be >= 1, got {self.max_outbound_requests}")
         if min(self.job_duration_s, self.job_duration_jitter_s, self.transient_trigger_failures) < 0:
             raise ValueError(
                 "job_duration_s, job_duration_jitter_s and transient_trigger_failures must be >= 0"

@@ -106,6 +106,7 @@ class Simulator:
         # Every callback the platform answered 202 (its inbox holds it): what the chaos run checks.
         self.acknowledged: list[dict[str, str]] = []
         self._matches: dict[RecordingMetadata, asyncio.Task[synthetic.SyntheticMatch]] = {}
+        self._outbound = asyncio.Semaphore(config.max_outbound_requests)
 
     # -- creating jobs ---------------------------------------------------------------------------
 
@@ -283,7 +284,8 @@ class Simulator:
         wait = self.config.retry_backoff_s
         for attempt in range(self.config.callback_retries + 1):
             try:
-                response: httpx.Response = await request()
+                async with self._outbound:  # waits here, not in httpx's pool (see the config)
+                    response: httpx.Response = await request()
             except httpx.TransportError as error:
                 log.warning("%s attempt %d: %s", what, attempt + 1, error)
             else:

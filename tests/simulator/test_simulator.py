@@ -399,3 +399,47 @@ def test_broadcast_rate_picks_recordings_by_id_the_same_way_every_time() -> None
     assert all(SimulatorConfig(broadcast_rate=1.0).is_broadcast(r) for r in ids)
     env = config_from_env({"EMA_SIM_BROADCAST_RECORDINGS": "a,b", "EMA_SIM_BROADCAST_RATE": "0.25"})
     assert (env.broadcast_recordings, env.broadcast_rate) == (("a", "b"), 0.25)
+
+
+@dataclass
+class SlowReceiver(Receiver):
+    """Takes 20 ms per callback and counts how many arrive at once."""
+
+    in_flight: int = 0
+    peak: int = 0
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/recordings/{recording_id}/jobs/callback")
+        async def callback(recording_id: str, request: Request) -> Response:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            await asyncio.sleep(0.02)
+            self.in_flight -= 1
+            self.log.append(("callback", await request.json()))
+            return Response(status_code=202)
+
+        @app.put("/upload/{name}")
+        async def upload(name: str) -> Response:
+            return Response(status_code=200)
+
+        return app
+
+
+async def test_outbound_requests_in_flight_stay_within_the_limit() -> None:
+    """Thousands of jobs at once must queue in the simulator, not in httpx's pool (config.py)."""
+    receiver = SlowReceiver()
+    async with simulator(replace(FAST, max_outbound_requests=3), receiver) as ema:
+        for n in range(12):
+            recording_id = f"rec-{n}"
+            body = v2_body(recording_id=recording_id)
+            await ema.post("/v2/jobs", json=body, headers=key("ed", recording_id=recording_id))
+        stats = await settled(ema)
+    assert len(receiver.states()) == 12 * 4 and stats["callback_failures"] == 0
+    assert receiver.peak == 3  # 12 jobs at once would have had up to 12 callbacks in flight
+
+
+def test_the_outbound_limit_must_allow_a_request() -> None:
+    with pytest.raises(ValueError, match="max_outbound_requests"):
+        SimulatorConfig(max_outbound_requests=0)
