@@ -141,7 +141,8 @@ def wait_for_training_dataset(
     objects: ObjectStore, recording_ids: list[str], *, timeout_s: float = 90
 ) -> tuple[int, int] | None:
     """(training, validation) lines once the dataset holds every cut clip of the recordings; None if
-    `training_dataset_sensor` has not rebuilt it within `timeout_s` (it ticks every 30 s)."""
+    `training_dataset_sensor` has not rebuilt it within `timeout_s`. It rebuilds at most every
+    5 minutes (`REBUILD_INTERVAL_S`), so a short demo usually waits the whole timeout for None."""
     deadline = time.monotonic() + timeout_s
     while True:
         cut = 0
