@@ -39,6 +39,9 @@ class Receiver:
     uploads: dict[str, bytes] = field(default_factory=dict)
     callback_answers: list[int] = field(default_factory=list)  # answers to give first, then 202
     callback_hits: int = 0
+    callback_delay_s: float = 0.0  # how long each callback takes to answer
+    in_flight: int = 0
+    peak_in_flight: int = 0  # most callbacks being answered at once
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -46,11 +49,17 @@ class Receiver:
         @app.post("/recordings/{recording_id}/jobs/callback")
         async def callback(recording_id: str, request: Request) -> Response:
             self.callback_hits += 1
-            if self.callback_answers:
-                return Response(status_code=self.callback_answers.pop(0))
-            self.tokens.append(request.headers.get("x-token"))
-            self.log.append(("callback", await request.json()))
-            return Response(status_code=202)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.callback_delay_s)
+                if self.callback_answers:
+                    return Response(status_code=self.callback_answers.pop(0))
+                self.tokens.append(request.headers.get("x-token"))
+                self.log.append(("callback", await request.json()))
+                return Response(status_code=202)
+            finally:
+                self.in_flight -= 1
 
         @app.put("/upload/{name}")
         async def upload(name: str, request: Request) -> Response:
@@ -401,35 +410,9 @@ def test_broadcast_rate_picks_recordings_by_id_the_same_way_every_time() -> None
     assert (env.broadcast_recordings, env.broadcast_rate) == (("a", "b"), 0.25)
 
 
-@dataclass
-class SlowReceiver(Receiver):
-    """Takes 20 ms per callback and counts how many arrive at once."""
-
-    in_flight: int = 0
-    peak: int = 0
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.post("/recordings/{recording_id}/jobs/callback")
-        async def callback(recording_id: str, request: Request) -> Response:
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
-            await asyncio.sleep(0.02)
-            self.in_flight -= 1
-            self.log.append(("callback", await request.json()))
-            return Response(status_code=202)
-
-        @app.put("/upload/{name}")
-        async def upload(name: str) -> Response:
-            return Response(status_code=200)
-
-        return app
-
-
 async def test_outbound_requests_in_flight_stay_within_the_limit() -> None:
     """Thousands of jobs at once must queue in the simulator, not in httpx's pool (config.py)."""
-    receiver = SlowReceiver()
+    receiver = Receiver(callback_delay_s=0.02)
     async with simulator(replace(FAST, max_outbound_requests=3), receiver) as ema:
         for n in range(12):
             recording_id = f"rec-{n}"
@@ -437,7 +420,7 @@ async def test_outbound_requests_in_flight_stay_within_the_limit() -> None:
             await ema.post("/v2/jobs", json=body, headers=key("ed", recording_id=recording_id))
         stats = await settled(ema)
     assert len(receiver.states()) == 12 * 4 and stats["callback_failures"] == 0
-    assert receiver.peak == 3  # 12 jobs at once would have had up to 12 callbacks in flight
+    assert receiver.peak_in_flight == 3  # 12 jobs at once would have had up to 12 callbacks in flight
 
 
 def test_the_outbound_limit_must_allow_a_request() -> None:
